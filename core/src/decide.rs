@@ -1,0 +1,1 @@
+//! The request pipeline: request checks, public paths, token verification, ACL.

@@ -1,0 +1,1 @@
+//! Maps a [`crate::denial::Denial`] to the local reply Envoy sends.

@@ -1,0 +1,1 @@
+//! The proxy-wasm shell of jira-entra-guard.
