@@ -1,1 +1,29 @@
-//! The proxy-wasm shell of jira-entra-guard.
+//! The proxy-wasm shell of jira-entra-guard: it moves bytes between Envoy and the decision core
+//! (`jira_entra_guard_core`) and does nothing that decides.
+//!
+//! - [`root`]: one per Wasm VM (one VM per Envoy worker). Compiles the plugin configuration,
+//!   fetches each tenant's key set with `dispatch_http_call`, drives the fetch schedule from
+//!   `on_tick`, and wakes or times out requests that wait for keys.
+//! - [`http`]: one per request. Reads the request head, asks the core for a decision and applies
+//!   it: forward with identity headers, answer locally, or wait for keys.
+//! - [`host`]: the few host calls both use, in one place (local replies, header rewriting,
+//!   the clock).
+#![forbid(unsafe_code)]
+
+pub mod host;
+pub mod http;
+pub mod root;
+
+/// The module's entry point, called by Envoy when the VM starts.
+mod entry {
+    #![allow(missing_docs)]
+    use proxy_wasm::types::LogLevel;
+
+    proxy_wasm::main! {{
+        // Installs the logger and a panic hook that logs through Envoy before the VM aborts.
+        proxy_wasm::set_log_level(LogLevel::Info);
+        proxy_wasm::set_root_context(|_| -> Box<dyn proxy_wasm::traits::RootContext> {
+            Box::new(crate::root::GuardRoot::new())
+        });
+    }}
+}

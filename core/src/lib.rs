@@ -14,8 +14,12 @@ pub mod decide;
 pub mod denial;
 pub mod guid;
 pub mod jwks;
+pub mod key_schedule;
 pub mod path;
 pub mod policy;
 pub mod reply;
 pub mod request;
 pub mod token;
+
+#[cfg(test)]
+mod test_support;

@@ -1,1 +1,144 @@
-//! Maps a [`crate::denial::Denial`] to the local reply Envoy sends.
+//! What Envoy sends or forwards, as data: the local reply for a [`Denial`] (status, headers and
+//! a body in Jira's error shape) and the header changes for a request that goes on to Jira.
+
+use crate::denial::Denial;
+use crate::policy::Grant;
+
+/// The realm named in `WWW-Authenticate`.
+pub const REALM: &str = "jira";
+/// Header carrying the client's configured name to Jira.
+pub const CLIENT_NAME_HEADER: &str = "x-jira-client";
+/// Header carrying the client's app id to Jira.
+pub const CLIENT_ID_HEADER: &str = "x-jira-client-id";
+
+/// A response Envoy sends without contacting Jira.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalReply {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: Vec<(&'static str, String)>,
+    /// JSON body: `{"errorMessages":[...],"errors":{}}`.
+    pub body: String,
+}
+
+/// The local reply for a denial. `retry_after_seconds` is used for 503s.
+pub fn deny_reply(denial: &Denial, retry_after_seconds: u64) -> LocalReply {
+    let description = denial.description();
+    let mut headers = vec![("content-type", "application/json;charset=UTF-8".to_owned())];
+    match denial {
+        Denial::MissingToken => {
+            headers.push(("www-authenticate", format!("Bearer realm=\"{REALM}\"")));
+        }
+        Denial::Token(e) => headers.push((
+            "www-authenticate",
+            format!(
+                "Bearer realm=\"{REALM}\", error=\"{}\", error_description=\"{description}\"",
+                e.error_code()
+            ),
+        )),
+        Denial::KeySet(_) => headers.push(("retry-after", retry_after_seconds.to_string())),
+        Denial::Request(_) | Denial::Path(_) | Denial::Policy(_) => {}
+    }
+    LocalReply {
+        status: denial.status(),
+        headers,
+        body: jira_error_body(description),
+    }
+}
+
+/// Jira's REST error shape.
+pub fn jira_error_body(message: &str) -> String {
+    serde_json::json!({"errorMessages": [message], "errors": {}}).to_string()
+}
+
+/// Header changes for a request that goes on to Jira.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamHeaders<'p> {
+    /// Headers to remove first: the Entra token and any caller-supplied identity headers.
+    pub remove: [&'static str; 3],
+    /// Headers to set afterwards.
+    pub set: Vec<(&'static str, &'p str)>,
+}
+
+/// The upstream header changes for a forwarded request (`grant` is `None` on public paths).
+pub fn upstream_headers<'p>(grant: Option<&Grant<'p>>) -> UpstreamHeaders<'p> {
+    let mut set = Vec::new();
+    if let Some(grant) = grant {
+        set.push((CLIENT_NAME_HEADER, grant.client_name));
+        set.push((CLIENT_ID_HEADER, grant.app_id));
+        if let Some(auth) = grant.upstream_authorization {
+            set.push(("authorization", auth));
+        }
+    }
+    UpstreamHeaders {
+        remove: ["authorization", CLIENT_NAME_HEADER, CLIENT_ID_HEADER],
+        set,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwks::KeySetError;
+    use crate::token::TokenError;
+
+    fn header<'a>(reply: &'a LocalReply, name: &str) -> Option<&'a str> {
+        reply.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn missing_token_gets_a_bare_bearer_challenge() {
+        let reply = deny_reply(&Denial::MissingToken, 5);
+        assert_eq!(reply.status, 401);
+        assert_eq!(header(&reply, "www-authenticate"), Some("Bearer realm=\"jira\""));
+        assert_eq!(
+            reply.body,
+            r#"{"errorMessages":["a bearer token is required"],"errors":{}}"#
+        );
+    }
+
+    #[test]
+    fn invalid_token_names_the_error_and_its_reason() {
+        let reply = deny_reply(&Denial::Token(TokenError::Expired), 5);
+        assert_eq!(reply.status, 401);
+        assert_eq!(
+            header(&reply, "www-authenticate"),
+            Some("Bearer realm=\"jira\", error=\"invalid_token\", error_description=\"token is expired\"")
+        );
+    }
+
+    #[test]
+    fn unavailable_keys_answer_503_with_retry_after() {
+        let reply = deny_reply(&Denial::KeySet(KeySetError::Unavailable), 7);
+        assert_eq!(reply.status, 503);
+        assert_eq!(header(&reply, "retry-after"), Some("7"));
+        assert_eq!(header(&reply, "www-authenticate"), None);
+    }
+
+    #[test]
+    fn every_reply_is_json_in_jiras_error_shape() {
+        let reply = deny_reply(&Denial::Token(TokenError::GraphToken), 1);
+        let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+        assert_eq!(body["errors"], serde_json::json!({}));
+        assert!(body["errorMessages"][0].as_str().unwrap().contains("Microsoft Graph"));
+        assert_eq!(header(&reply, "content-type"), Some("application/json;charset=UTF-8"));
+    }
+
+    #[test]
+    fn forwarded_request_loses_the_token_and_caller_identity_headers() {
+        let grant = Grant {
+            client_name: "bot",
+            app_id: "3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01",
+            upstream_authorization: None,
+            matched_rule: "clients[0].allow[0]",
+        };
+        let h = upstream_headers(Some(&grant));
+        assert_eq!(h.remove, ["authorization", "x-jira-client", "x-jira-client-id"]);
+        assert_eq!(
+            h.set,
+            vec![("x-jira-client", "bot"), ("x-jira-client-id", "3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01")]
+        );
+        assert!(upstream_headers(None).set.is_empty());
+    }
+}

@@ -1,16 +1,137 @@
-//! Bearer-token verification: the compact JWS envelope, the Entra ID claims, and the checks that
-//! turn an untrusted token into a verified caller.
+//! Bearer-token verification, in the order the data flows: [`bearer`] takes the token out of the
+//! `Authorization` header, [`jws`] splits and decodes the compact JWS without trusting it,
+//! [`claims`] reads the Entra ID claims with strict types, and [`verify`] picks the tenant, the
+//! key and the algorithm (always RS256, whatever the header says) and checks every claim.
 
-/// Why a presented token is not acceptable (401 `invalid_token`).
+pub mod bearer;
+pub mod claims;
+pub mod jws;
+pub mod verify;
+
+/// Microsoft Graph's application id: tokens for Graph cannot be validated by anyone but Graph.
+pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+/// Microsoft Graph's App ID URI.
+pub const GRAPH_APP_ID_URI: &str = "https://graph.microsoft.com";
+
+/// Why a presented token is not acceptable (401).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenError {
-    /// The token is not a compact JWS.
-    Malformed,
+    /// More than one `Authorization` header.
+    MultipleAuthorizationHeaders,
+    /// `Bearer` with nothing after it, or a value with characters a token cannot have.
+    MalformedBearer,
+    /// Longer than [`jws::MAX_TOKEN_BYTES`].
+    TooLarge,
+    /// Not three dot-separated segments.
+    NotCompactJws,
+    /// A segment is not unpadded, canonical base64url.
+    BadEncoding,
+    /// The header is not a JSON object with a string `alg`, or has a duplicate member.
+    MalformedHeader,
+    /// `alg` is anything but RS256.
+    UnsupportedAlgorithm,
+    /// The header has `crit`: no extension is understood, so none may be critical.
+    CriticalHeader,
+    /// The claims are not a JSON object, a claim has the wrong type, or a member is duplicated.
+    MalformedClaims,
+    /// A Microsoft Graph token (Graph audience or a `nonce` header).
+    GraphToken,
+    /// No `iss` claim.
+    MissingIssuer,
+    /// `iss` is not the v1 or v2 issuer of a configured tenant.
+    UntrustedIssuer,
+    /// The header names neither `kid` nor `x5t`.
+    MissingKeyId,
+    /// The tenant's key set has no key with that `kid`/`x5t`.
+    UnknownKey,
+    /// The signature does not verify under the selected key.
+    BadSignature,
+    /// No `exp` claim.
+    MissingExpiry,
+    /// `exp` is in the past beyond the allowed clock skew.
+    Expired,
+    /// `nbf` is in the future beyond the allowed clock skew.
+    NotYetValid,
+    /// `iat` is in the future beyond the allowed clock skew.
+    IssuedInFuture,
+    /// `tid` is missing or is not the tenant of the issuer.
+    TenantMismatch,
+    /// `ver` does not match the issuer form.
+    VersionMismatch,
+    /// `aud` contains none of the tenant's audiences.
+    WrongAudience,
+    /// No `azp` (v2) or `appid` (v1) claim.
+    MissingClientId,
 }
 
 impl TokenError {
-    /// Reason for `error_description` and the body.
+    /// Reason for `error_description` and the body; never contains token material.
     pub fn description(&self) -> &'static str {
-        "token is malformed"
+        match self {
+            TokenError::MultipleAuthorizationHeaders => "more than one Authorization header",
+            TokenError::MalformedBearer => "malformed bearer token",
+            TokenError::TooLarge => "token is too large",
+            TokenError::NotCompactJws => "token is not a compact JWS (three segments)",
+            TokenError::BadEncoding => "token segment is not canonical unpadded base64url",
+            TokenError::MalformedHeader => "token header is malformed",
+            TokenError::UnsupportedAlgorithm => "token algorithm is not RS256",
+            TokenError::CriticalHeader => "token header has unsupported critical parameters",
+            TokenError::MalformedClaims => "token claims are malformed",
+            TokenError::GraphToken => {
+                "token is issued for Microsoft Graph and cannot be validated here; request a token for this API"
+            }
+            TokenError::MissingIssuer => "token has no issuer",
+            TokenError::UntrustedIssuer => "token issuer is not trusted",
+            TokenError::MissingKeyId => "token header names no signing key",
+            TokenError::UnknownKey => "token is signed with an unknown key",
+            TokenError::BadSignature => "token signature is invalid",
+            TokenError::MissingExpiry => "token has no expiry",
+            TokenError::Expired => "token is expired",
+            TokenError::NotYetValid => "token is not yet valid",
+            TokenError::IssuedInFuture => "token is issued in the future",
+            TokenError::TenantMismatch => "token tenant does not match its issuer",
+            TokenError::VersionMismatch => "token version does not match its issuer",
+            TokenError::WrongAudience => "token audience is not accepted",
+            TokenError::MissingClientId => "token has no client application id",
+        }
+    }
+
+    /// The RFC 6750 error code for `WWW-Authenticate`.
+    pub fn error_code(&self) -> &'static str {
+        match self {
+            TokenError::MultipleAuthorizationHeaders | TokenError::MalformedBearer => {
+                "invalid_request"
+            }
+            _ => "invalid_token",
+        }
+    }
+
+    /// Stable machine-readable reason for logs and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TokenError::MultipleAuthorizationHeaders => "multiple_authorization_headers",
+            TokenError::MalformedBearer => "malformed_bearer",
+            TokenError::TooLarge => "token_too_large",
+            TokenError::NotCompactJws => "not_compact_jws",
+            TokenError::BadEncoding => "bad_encoding",
+            TokenError::MalformedHeader => "malformed_header",
+            TokenError::UnsupportedAlgorithm => "unsupported_algorithm",
+            TokenError::CriticalHeader => "critical_header",
+            TokenError::MalformedClaims => "malformed_claims",
+            TokenError::GraphToken => "graph_token",
+            TokenError::MissingIssuer => "missing_issuer",
+            TokenError::UntrustedIssuer => "untrusted_issuer",
+            TokenError::MissingKeyId => "missing_key_id",
+            TokenError::UnknownKey => "unknown_key",
+            TokenError::BadSignature => "bad_signature",
+            TokenError::MissingExpiry => "missing_expiry",
+            TokenError::Expired => "expired",
+            TokenError::NotYetValid => "not_yet_valid",
+            TokenError::IssuedInFuture => "issued_in_future",
+            TokenError::TenantMismatch => "tenant_mismatch",
+            TokenError::VersionMismatch => "version_mismatch",
+            TokenError::WrongAudience => "wrong_audience",
+            TokenError::MissingClientId => "missing_client_id",
+        }
     }
 }

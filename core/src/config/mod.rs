@@ -1,0 +1,243 @@
+//! Plugin configuration: the JSON document Envoy hands to `on_configure`, parsed strictly
+//! (unknown fields rejected) and compiled into a [`Policy`]. A bad document yields one
+//! [`ConfigError`] naming the field path and the problem.
+//!
+//! Two stages, each with one job: `parse` turns bytes into the document's shape (`raw`) and
+//! reports wrong types, missing fields and unknown fields with the path serde was at;
+//! `compile` checks what types cannot express (GUIDs, non-empty and duplicate-free lists,
+//! cross-references, pattern syntax, environment lookups) and builds the [`Policy`].
+//!
+//! The document:
+//!
+//! | field | type | required | default / rule |
+//! | --- | --- | --- | --- |
+//! | `tenants` | list of tenant | yes | at least one; `tenant_id`s unique |
+//! | `tenants[].tenant_id` | GUID | yes | `8-4-4-4-12` hex, either case |
+//! | `tenants[].audiences` | list of strings | yes | at least one, non-empty, no duplicates |
+//! | `tenants[].jwks.cluster` | string | yes | non-empty Envoy cluster name |
+//! | `tenants[].jwks.authority` | string | no | `login.microsoftonline.com`; host\[:port\], no `/` |
+//! | `tenants[].jwks.path` | string | no | `/{tenant_id}/discovery/v2.0/keys`; starts with `/` |
+//! | `clients` | list of client | yes | at least one |
+//! | `clients[].name` | string | yes | visible ASCII without spaces (sent to Jira in a header); unique |
+//! | `clients[].app_id` | GUID | yes | unique per tenant |
+//! | `clients[].tenant_id` | GUID | with 2+ tenants | a configured tenant; with one tenant, that tenant |
+//! | `clients[].allow` | list of rule | yes | at least one |
+//! | `clients[].deny` | list of rule | no | none; checked before `allow` |
+//! | `clients[].required_roles` | list of strings | no | none; non-empty, no duplicates |
+//! | `clients[].allow_client_secret` | bool | no | `false` (certificate credentials only) |
+//! | `clients[].upstream_authorization_env` | string | no | name of an environment variable holding the upstream `Authorization` value; must be set, non-empty, a valid header value |
+//! | rule `methods` | list of strings | yes | at least one; uppercase HTTP tokens, or `["*"]` for any method; no duplicates |
+//! | rule `paths` | list of strings | yes | at least one path pattern (see [`crate::policy::acl`]); no duplicates |
+//! | rule `projects` | list of strings | no | any project; else at least one Jira key `[A-Z][A-Z0-9_]+` (see [`crate::policy::projects`]) |
+//! | `public_paths` | list of rules without `projects` | no | none |
+//! | `clock_skew_seconds` | integer | no | 60; 0 to 600 |
+//!
+//! An explicit `null` is the same as leaving an optional field out. The tenant's issuers are
+//! precomputed: `https://sts.windows.net/{tid}/` (v1 tokens) and
+//! `https://login.microsoftonline.com/{tid}/v2.0` (v2), with `tid` in lowercase.
+
+use std::fmt;
+
+use crate::policy::Policy;
+
+mod compile;
+mod parse;
+mod raw;
+
+/// `tenants[].jwks.authority` when not configured.
+pub const DEFAULT_JWKS_AUTHORITY: &str = "login.microsoftonline.com";
+
+/// `clock_skew_seconds` when not configured.
+pub const DEFAULT_CLOCK_SKEW_SECONDS: i64 = 60;
+
+/// Largest accepted `clock_skew_seconds`: beyond this an expired token lives on noticeably.
+pub const MAX_CLOCK_SKEW_SECONDS: i64 = 600;
+
+/// Why a configuration was refused: `path` is the field (e.g. `tenants[0].tenant_id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Field path in the document, `""` for the document itself.
+    pub path: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl ConfigError {
+    /// An error about the field at `path`.
+    pub(crate) fn at(path: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+        ConfigError {
+            path: path.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.problem)
+        } else {
+            write!(f, "{}: {}", self.path, self.problem)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Parses and compiles the plugin configuration. `env` looks up VM environment variables
+/// (for `upstream_authorization_env`).
+pub fn compile_policy(
+    json: &[u8],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Policy, ConfigError> {
+    compile::compile(parse::parse(json)?, env)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guid::Guid;
+    use crate::path::canonical_path;
+    use crate::policy::{
+        Caller, JwksSource, PolicyDenial, RequestTarget, TenantIndex, TokenVersion,
+    };
+
+    /// The example document of the project's documentation.
+    const EXAMPLE: &str = r#"{
+      "tenants": [{
+        "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "audiences": ["api://jira-gateway", "b7d3f1e2-4a5c-4e6f-8a9b-0c1d2e3f4a5b"],
+        "jwks": {"cluster": "entra", "authority": "login.microsoftonline.com",
+                 "path": "/72f988bf-86f1-41af-91ab-2d7cd011db47/discovery/v2.0/keys"}
+      }],
+      "clients": [
+        {"name": "reporting-bot", "app_id": "3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01",
+         "allow": [{"methods": ["GET"], "paths": ["/rest/api/2/search", "/rest/api/2/issue/*", "/rest/api/2/project/**"]}]},
+        {"name": "ci-pipeline", "app_id": "8d1e7c62-2f4b-4d57-8a0e-7c0a55a1b202",
+         "required_roles": ["Jira.Write"],
+         "allow": [{"methods": ["POST"], "paths": ["/rest/api/2/issue"]},
+                   {"methods": ["GET", "PUT"], "paths": ["/rest/api/2/issue/*"], "projects": ["OPS", "SEC"]}],
+         "deny": [{"methods": ["DELETE"], "paths": ["/rest/api/2/issue/**"]}]},
+        {"name": "legacy-sync", "app_id": "5f6a7b8c-9d0e-4f1a-8b2c-3d4e5f6a7b01", "allow_client_secret": true,
+         "upstream_authorization_env": "JIRA_PAT_LEGACY_SYNC", "allow": [{"methods": ["GET"], "paths": ["/rest/api/2/**"]}]}
+      ],
+      "public_paths": [{"methods": ["GET"], "paths": ["/status"]}],
+      "clock_skew_seconds": 60
+    }"#;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "JIRA_PAT_LEGACY_SYNC").then(|| "Bearer pat-legacy-secret".to_string())
+    }
+
+    #[test]
+    fn example_document_compiles() {
+        let policy = compile_policy(EXAMPLE.as_bytes(), &env).unwrap();
+        assert_eq!(policy.tenants().len(), 1);
+        assert_eq!(policy.clients().len(), 3);
+        assert_eq!(policy.clock_skew_seconds(), 60);
+        let tenant = &policy.tenants()[0];
+        assert_eq!(
+            tenant.tenant_id,
+            Guid::parse("72f988bf-86f1-41af-91ab-2d7cd011db47").unwrap()
+        );
+        assert_eq!(
+            tenant.audiences,
+            ["api://jira-gateway", "b7d3f1e2-4a5c-4e6f-8a9b-0c1d2e3f4a5b"]
+        );
+        assert_eq!(
+            tenant.jwks,
+            JwksSource {
+                cluster: "entra".into(),
+                authority: "login.microsoftonline.com".into(),
+                path: "/72f988bf-86f1-41af-91ab-2d7cd011db47/discovery/v2.0/keys".into(),
+            }
+        );
+        assert_eq!(
+            tenant.issuer_v1,
+            "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/"
+        );
+        assert_eq!(
+            tenant.issuer_v2,
+            "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0"
+        );
+    }
+
+    #[test]
+    fn example_document_authorizes_as_documented() {
+        let policy = compile_policy(EXAMPLE.as_bytes(), &env).unwrap();
+        let (tenant, version) = policy
+            .tenant_by_issuer(
+                "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0",
+            )
+            .unwrap();
+        assert_eq!((tenant, version), (TenantIndex(0), TokenVersion::V2));
+        let roles = vec!["Jira.Write".to_string()];
+        let caller = |app_id, credential| Caller {
+            tenant,
+            app_id,
+            credential_type: Some(credential),
+            roles: &roles,
+            delegated: false,
+        };
+        let decide = |app_id, credential, method, raw_path| {
+            let path = canonical_path(raw_path).unwrap();
+            let target = RequestTarget {
+                method,
+                path: &path,
+            };
+            policy
+                .authorize(&caller(app_id, credential), &target)
+                .map(|grant| grant.matched_rule.to_string())
+        };
+        let ci = "8d1e7c62-2f4b-4d57-8a0e-7c0a55a1b202";
+        let legacy = "5f6a7b8c-9d0e-4f1a-8b2c-3d4e5f6a7b01";
+        assert_eq!(
+            decide(ci, "2", "PUT", "/rest/api/2/issue/sec-4"),
+            Ok("clients[1].allow[1]".to_string())
+        );
+        assert_eq!(
+            decide(ci, "2", "DELETE", "/rest/api/2/issue/OPS-4"),
+            Err(PolicyDenial::DeniedByRule)
+        );
+        assert_eq!(
+            decide(ci, "1", "GET", "/rest/api/2/issue/OPS-4"),
+            Err(PolicyDenial::ClientSecretNotAccepted)
+        );
+        assert_eq!(
+            decide(legacy, "1", "GET", "/rest/api/2/issue/OPS-4"),
+            Ok("clients[2].allow[0]".to_string())
+        );
+        let path = canonical_path("/status").unwrap();
+        assert!(policy.is_public(&RequestTarget {
+            method: "GET",
+            path: &path
+        }));
+    }
+
+    #[test]
+    fn error_display_is_path_then_problem() {
+        assert_eq!(
+            ConfigError::at("tenants[0].tenant_id", "\"abc\" is not a GUID").to_string(),
+            "tenants[0].tenant_id: \"abc\" is not a GUID"
+        );
+    }
+
+    #[test]
+    fn error_display_for_the_document_is_the_problem_alone() {
+        assert_eq!(
+            ConfigError::at("", "configuration is empty").to_string(),
+            "configuration is empty"
+        );
+    }
+
+    #[test]
+    fn first_error_is_reported_end_to_end() {
+        let json = EXAMPLE.replace("\"GET\", \"PUT\"", "\"GET\", \"put\"");
+        assert_eq!(
+            compile_policy(json.as_bytes(), &env)
+                .unwrap_err()
+                .to_string(),
+            "clients[1].allow[1].methods[1]: \"put\" must be written in uppercase (\"PUT\"): methods are case-sensitive"
+        );
+    }
+}

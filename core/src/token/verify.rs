@@ -1,0 +1,445 @@
+//! Turns a bearer token into a verified caller, or says exactly why not.
+//!
+//! The order is chosen so that nothing from the token is trusted before its signature is
+//! checked with a key and algorithm the filter chose: the issuer only selects which configured
+//! tenant's key set to look in, the `kid` only selects a key inside it, and the algorithm is
+//! always RS256. Claims are judged after the signature holds.
+
+use crate::jwks::{KeySetState, KeySets};
+use crate::policy::{Policy, TenantIndex, TokenVersion};
+
+use super::claims::EntraClaims;
+use super::jws::UntrustedToken;
+use super::{TokenError, GRAPH_APP_ID, GRAPH_APP_ID_URI};
+
+/// A token whose signature and claims hold.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    /// The tenant that issued it.
+    pub tenant: TenantIndex,
+    /// v1 or v2 format.
+    pub version: TokenVersion,
+    /// All claims the filter reads.
+    pub claims: EntraClaims,
+    /// `exp`, for caching decisions no longer than the token lives.
+    pub expires_at: i64,
+}
+
+impl VerifiedToken {
+    /// The client application id: `azp` (v2) or `appid` (v1). Present by construction.
+    pub fn app_id(&self) -> &str {
+        self.client_claims().0.unwrap_or_default()
+    }
+
+    /// How the client authenticated to Entra ID: `azpacr` (v2) or `appidacr` (v1).
+    pub fn credential_type(&self) -> Option<&str> {
+        self.client_claims().1
+    }
+
+    fn client_claims(&self) -> (Option<&str>, Option<&str>) {
+        match self.version {
+            TokenVersion::V2 => (self.claims.azp.as_deref(), self.claims.azpacr.as_deref()),
+            TokenVersion::V1 => (self.claims.appid.as_deref(), self.claims.appidacr.as_deref()),
+        }
+    }
+}
+
+/// Why verification did not produce a caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyFailure {
+    /// The token is not acceptable (401).
+    Token(TokenError),
+    /// The tenant's key set is not loaded yet; retry once it is.
+    AwaitKeys(TenantIndex),
+    /// The tenant has no usable key set (503).
+    KeySet(crate::jwks::KeySetError),
+}
+
+impl From<TokenError> for VerifyFailure {
+    fn from(e: TokenError) -> Self {
+        VerifyFailure::Token(e)
+    }
+}
+
+/// Verifies a compact JWS access token issued by one of the policy's tenants at time `now`
+/// (seconds since the epoch).
+pub fn verify_token(
+    token: &str,
+    policy: &Policy,
+    keys: &impl KeySets,
+    now: i64,
+) -> Result<VerifiedToken, VerifyFailure> {
+    let untrusted = UntrustedToken::parse(token)?;
+    let header = &untrusted.header;
+    if header.alg != "RS256" {
+        return Err(TokenError::UnsupportedAlgorithm.into());
+    }
+    if header.has_crit() {
+        return Err(TokenError::CriticalHeader.into());
+    }
+    let claims = EntraClaims::parse(&untrusted.payload)?;
+    if header.has_nonce() || claims.aud.as_ref().is_some_and(is_graph_audience) {
+        return Err(TokenError::GraphToken.into());
+    }
+    let iss = claims.iss.as_deref().ok_or(TokenError::MissingIssuer)?;
+    let (tenant_index, version) = policy
+        .tenant_by_issuer(iss)
+        .ok_or(TokenError::UntrustedIssuer)?;
+
+    let key_set = match keys.state(tenant_index) {
+        KeySetState::Ready(set) => set,
+        KeySetState::Loading => return Err(VerifyFailure::AwaitKeys(tenant_index)),
+        KeySetState::Unavailable(e) => return Err(VerifyFailure::KeySet(e)),
+    };
+    let key = match (&header.kid, &header.x5t) {
+        (Some(kid), _) => key_set.by_kid(kid),
+        (None, Some(x5t)) => key_set.by_x5t(x5t),
+        (None, None) => return Err(TokenError::MissingKeyId.into()),
+    }
+    .ok_or(TokenError::UnknownKey)?;
+    let signature = untrusted.signature()?;
+    if !key.verify_rs256(untrusted.signing_input.as_bytes(), &signature) {
+        return Err(TokenError::BadSignature.into());
+    }
+
+    let skew = policy.clock_skew_seconds();
+    let exp = claims.exp.ok_or(TokenError::MissingExpiry)?;
+    if now > exp.saturating_add(skew) {
+        return Err(TokenError::Expired.into());
+    }
+    if claims.nbf.is_some_and(|nbf| nbf > now.saturating_add(skew)) {
+        return Err(TokenError::NotYetValid.into());
+    }
+    if claims.iat.is_some_and(|iat| iat > now.saturating_add(skew)) {
+        return Err(TokenError::IssuedInFuture.into());
+    }
+    let tenant = policy
+        .tenants()
+        .get(tenant_index.0)
+        .ok_or(TokenError::UntrustedIssuer)?;
+    let tid_matches = claims
+        .tid
+        .as_deref()
+        .and_then(crate::guid::Guid::parse)
+        .is_some_and(|tid| tid == tenant.tenant_id);
+    if !tid_matches {
+        return Err(TokenError::TenantMismatch.into());
+    }
+    let expected_ver = match version {
+        TokenVersion::V1 => "1.0",
+        TokenVersion::V2 => "2.0",
+    };
+    if claims.ver.as_deref().is_some_and(|v| v != expected_ver) {
+        return Err(TokenError::VersionMismatch.into());
+    }
+    let audience_ok = claims
+        .aud
+        .as_ref()
+        .is_some_and(|aud| aud.any(|a| tenant.audiences.iter().any(|ok| same_audience(ok, a))));
+    if !audience_ok {
+        return Err(TokenError::WrongAudience.into());
+    }
+    let verified = VerifiedToken {
+        tenant: tenant_index,
+        version,
+        claims,
+        expires_at: exp,
+    };
+    if verified.client_claims().0.is_none_or(str::is_empty) {
+        return Err(TokenError::MissingClientId.into());
+    }
+    Ok(verified)
+}
+
+fn is_graph_audience(aud: &super::claims::Audience) -> bool {
+    aud.any(|a| {
+        let a = a.trim_end_matches('/');
+        a.eq_ignore_ascii_case(GRAPH_APP_ID) || a.eq_ignore_ascii_case(GRAPH_APP_ID_URI)
+    })
+}
+
+/// Entra ID writes a v1 App ID URI audience with or without a trailing slash, depending on how
+/// the client asked for the token; both name the same API.
+fn same_audience(configured: &str, presented: &str) -> bool {
+    configured.trim_end_matches('/') == presented.trim_end_matches('/')
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::test_support::*;
+
+    fn verify(token: &str) -> Result<VerifiedToken, VerifyFailure> {
+        verify_token(token, &policy(), &keys(), NOW)
+    }
+
+    fn with(mut claims: Value, name: &str, value: Value) -> Value {
+        claims[name] = value;
+        claims
+    }
+
+    fn without(mut claims: Value, name: &str) -> Value {
+        claims.as_object_mut().unwrap().remove(name);
+        claims
+    }
+
+    fn rejected(token: &str) -> TokenError {
+        match verify(token) {
+            Err(VerifyFailure::Token(e)) => e,
+            other => panic!("expected a token error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn valid_v2_token_is_accepted() {
+        let t = verify(&sign(&key("a"), &header("key-a"), &v2_claims())).unwrap();
+        assert_eq!(t.tenant, TenantIndex(0));
+        assert_eq!(t.version, TokenVersion::V2);
+        assert_eq!(t.app_id(), REPORTING_BOT);
+        assert_eq!(t.credential_type(), Some("2"));
+        assert_eq!(t.expires_at, NOW + 3300);
+    }
+
+    #[test]
+    fn valid_v1_token_is_accepted_with_appid() {
+        let h = json!({"typ": "JWT", "alg": "RS256", "x5t": "key-b", "kid": "key-b"});
+        let t = verify(&sign(&key("b"), &h, &v1_claims())).unwrap();
+        assert_eq!(t.version, TokenVersion::V1);
+        assert_eq!(t.app_id(), REPORTING_BOT);
+    }
+
+    #[test]
+    fn v1_audience_with_trailing_slash_is_the_same_api() {
+        let c = with(v1_claims(), "aud", json!("api://jira-gateway/"));
+        assert!(verify(&sign(&key("a"), &header("key-a"), &c)).is_ok());
+    }
+
+    #[test]
+    fn key_is_selected_by_x5t_when_there_is_no_kid() {
+        let h = json!({"alg": "RS256", "x5t": "key-b"});
+        assert!(verify(&sign(&key("b"), &h, &v2_claims())).is_ok());
+    }
+
+    #[test]
+    fn expired_token_outside_leeway_is_rejected() {
+        let c = with(v2_claims(), "exp", json!(NOW - 61));
+        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::Expired);
+    }
+
+    #[test]
+    fn expired_token_inside_leeway_is_accepted() {
+        let c = with(v2_claims(), "exp", json!(NOW - 60));
+        assert!(verify(&sign(&key("a"), &header("key-a"), &c)).is_ok());
+    }
+
+    #[test]
+    fn not_yet_valid_token_outside_leeway_is_rejected() {
+        let c = with(v2_claims(), "nbf", json!(NOW + 61));
+        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::NotYetValid);
+        let c = with(v2_claims(), "nbf", json!(NOW + 60));
+        assert!(verify(&sign(&key("a"), &header("key-a"), &c)).is_ok());
+    }
+
+    #[test]
+    fn token_issued_in_the_future_is_rejected() {
+        let c = with(v2_claims(), "iat", json!(NOW + 3600));
+        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::IssuedInFuture);
+    }
+
+    #[test]
+    fn missing_exp_is_rejected() {
+        let c = without(v2_claims(), "exp");
+        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::MissingExpiry);
+    }
+
+    #[test]
+    fn time_claims_of_the_wrong_type_are_rejected_after_signing() {
+        for value in [json!("9999999999"), json!(9_999_999_999.0_f64), Value::Null] {
+            let c = with(v2_claims(), "exp", value.clone());
+            assert_eq!(
+                rejected(&sign(&key("a"), &header("key-a"), &c)),
+                TokenError::MalformedClaims,
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_algorithm_but_rs256_is_rejected() {
+        for alg in ["none", "None", "NONE", "nOnE", "HS256", "HS384", "HS512", "ES256", "PS256", "RS384", "RS512", "rs256", ""] {
+            let h = json!({"alg": alg, "kid": "key-a"});
+            assert_eq!(
+                rejected(&sign(&key("a"), &h, &v2_claims())),
+                TokenError::UnsupportedAlgorithm,
+                "{alg}"
+            );
+        }
+    }
+
+    #[test]
+    fn hmac_signed_with_the_public_key_is_rejected() {
+        // The classic key-confusion attack: the header says HS256 and the "secret" is the RSA
+        // public key. The verifier never lets the header pick the algorithm.
+        let h = json!({"alg": "HS256", "kid": "key-a"});
+        let t = format!("{}.{}.{}", b64(h.to_string()), b64(v2_claims().to_string()), b64([0u8; 32]));
+        assert_eq!(rejected(&t), TokenError::UnsupportedAlgorithm);
+    }
+
+    #[test]
+    fn crit_header_is_rejected() {
+        let h = json!({"alg": "RS256", "kid": "key-a", "crit": ["exp"]});
+        assert_eq!(rejected(&sign(&key("a"), &h, &v2_claims())), TokenError::CriticalHeader);
+    }
+
+    #[test]
+    fn header_supplied_keys_are_ignored() {
+        let attacker = key("attacker");
+        let h = json!({"alg": "RS256", "kid": "key-a", "jwk": jwk("key-a", &attacker),
+                       "jku": "https://evil.example/keys", "x5u": "https://evil.example/cert"});
+        assert_eq!(rejected(&sign(&attacker, &h, &v2_claims())), TokenError::BadSignature);
+    }
+
+    #[test]
+    fn known_kid_with_an_attackers_signature_is_rejected() {
+        assert_eq!(
+            rejected(&sign(&key("attacker"), &header("key-a"), &v2_claims())),
+            TokenError::BadSignature
+        );
+    }
+
+    #[test]
+    fn unknown_kid_is_rejected() {
+        for kid in ["nope", "../../etc/passwd", "' OR 1=1 --", &"k".repeat(2000)] {
+            assert_eq!(
+                rejected(&sign(&key("a"), &header(kid), &v2_claims())),
+                TokenError::UnknownKey
+            );
+        }
+    }
+
+    #[test]
+    fn missing_kid_and_x5t_is_rejected() {
+        let h = json!({"alg": "RS256"});
+        assert_eq!(rejected(&sign(&key("a"), &h, &v2_claims())), TokenError::MissingKeyId);
+    }
+
+    #[test]
+    fn flipped_truncated_or_stripped_signature_is_rejected() {
+        let t = sign(&key("a"), &header("key-a"), &v2_claims());
+        let (input, sig) = t.rsplit_once('.').unwrap();
+        let mut raw = URL_SAFE_NO_PAD_DECODE(sig);
+        raw[17] ^= 0x01;
+        assert_eq!(rejected(&format!("{input}.{}", b64(&raw))), TokenError::BadSignature);
+        let raw = URL_SAFE_NO_PAD_DECODE(sig);
+        assert_eq!(rejected(&format!("{input}.{}", b64(&raw[..255]))), TokenError::BadSignature);
+        assert_eq!(rejected(&format!("{input}.")), TokenError::BadEncoding);
+    }
+
+    #[allow(non_snake_case)]
+    fn URL_SAFE_NO_PAD_DECODE(s: &str) -> Vec<u8> {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).unwrap()
+    }
+
+    #[test]
+    fn swapped_payload_under_a_valid_signature_is_rejected() {
+        let good = sign(&key("a"), &header("key-a"), &v2_claims());
+        let other = with(v2_claims(), "azp", json!("8d1e7c62-2f4b-4d57-8a0e-7c0a55a1b202"));
+        let parts: Vec<&str> = good.split('.').collect();
+        let forged = format!("{}.{}.{}", parts[0], b64(other.to_string()), parts[2]);
+        assert_eq!(rejected(&forged), TokenError::BadSignature);
+        let header_b = b64(header("key-b").to_string());
+        let forged = format!("{header_b}.{}.{}", parts[1], parts[2]);
+        assert_eq!(rejected(&forged), TokenError::BadSignature);
+    }
+
+    #[test]
+    fn issuer_must_be_a_configured_tenant() {
+        for iss in [
+            json!("https://login.microsoftonline.com/11111111-1111-1111-1111-111111111111/v2.0"),
+            json!(format!("https://login.microsoftonline.com/{TENANT}/v2.0/")),
+            json!(format!("https://sts.windows.net/{TENANT}")),
+            json!("https://evil.example/"),
+        ] {
+            let c = with(v2_claims(), "iss", iss.clone());
+            assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::UntrustedIssuer, "{iss}");
+        }
+        let c = without(v2_claims(), "iss");
+        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::MissingIssuer);
+        let c = with(v2_claims(), "iss", json!(["a"]));
+        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::MalformedClaims);
+    }
+
+    #[test]
+    fn tid_must_equal_the_issuers_tenant() {
+        let c = with(v2_claims(), "tid", json!(OTHER_TENANT));
+        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::TenantMismatch);
+        let c = without(v2_claims(), "tid");
+        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::TenantMismatch);
+    }
+
+    #[test]
+    fn another_tenants_token_signed_by_a_shared_key_stays_in_its_tenant() {
+        // Microsoft signs many tenants' tokens with the same keys: a token of tenant 1 verifies
+        // with the shared key, and is then that tenant's token, never tenant 0's.
+        let mut c = v2_claims();
+        c["iss"] = json!(format!("https://login.microsoftonline.com/{OTHER_TENANT}/v2.0"));
+        c["tid"] = json!(OTHER_TENANT);
+        c["aud"] = json!("api://jira-gateway");
+        let t = verify(&sign(&key("a"), &header("shared-a"), &c)).unwrap();
+        assert_eq!(t.tenant, TenantIndex(1));
+        // The same token naming tenant 0's issuer but tenant 1's tid is refused.
+        c["iss"] = json!(format!("https://login.microsoftonline.com/{TENANT}/v2.0"));
+        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::TenantMismatch);
+    }
+
+    #[test]
+    fn audience_must_be_configured() {
+        for aud in [json!("api://other"), json!(["api://other", "x"]), json!([]), Value::Null] {
+            let c = with(v2_claims(), "aud", aud.clone());
+            assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::WrongAudience, "{aud}");
+        }
+        let c = with(v2_claims(), "aud", json!(["api://other", "api://jira-gateway"]));
+        assert!(verify(&sign(&key("a"), &header("key-a"), &c)).is_ok());
+    }
+
+    #[test]
+    fn graph_tokens_are_refused_with_a_reason_saying_so() {
+        let c = with(v2_claims(), "aud", json!(GRAPH_APP_ID));
+        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::GraphToken);
+        let c = with(v2_claims(), "aud", json!("https://graph.microsoft.com/"));
+        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::GraphToken);
+        let h = json!({"alg": "RS256", "kid": "key-a", "nonce": "abc"});
+        assert_eq!(rejected(&sign(&key("a"), &h, &v2_claims())), TokenError::GraphToken);
+    }
+
+    #[test]
+    fn client_id_claim_must_match_the_version() {
+        let c = without(v2_claims(), "azp");
+        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::MissingClientId);
+        let c = without(v1_claims(), "appid");
+        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::MissingClientId);
+        let c = with(v2_claims(), "ver", json!("1.0"));
+        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::VersionMismatch);
+    }
+
+    #[test]
+    fn duplicate_claims_under_a_valid_signature_are_rejected() {
+        let claims = v2_claims().to_string();
+        let dup = format!("{},\"exp\":{}}}", claims.trim_end_matches('}'), NOW + 999_999);
+        let t = sign_raw(&key("a"), &header("key-a").to_string(), &dup);
+        assert_eq!(rejected(&t), TokenError::MalformedClaims);
+    }
+
+    #[test]
+    fn request_waits_while_the_tenants_keys_load() {
+        let keys = FixedKeys(vec![None, None]);
+        let t = sign(&key("a"), &header("key-a"), &v2_claims());
+        assert_eq!(
+            verify_token(&t, &policy(), &keys, NOW).unwrap_err(),
+            VerifyFailure::AwaitKeys(TenantIndex(0))
+        );
+    }
+}

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The local stack, from nothing: installs what is missing, builds the filter, starts the Entra ID
+# emulator (127.0.0.1:8090), the Jira stand-in (127.0.0.1:8091) and Envoy with envoy.yaml
+# (127.0.0.1:10000, admin 127.0.0.1:9901), then shows service clients calling Jira through the
+# filter. It keeps running until Ctrl-C; `--check` runs the demonstration and stops.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+check_only=false
+[ "${1:-}" = "--check" ] && check_only=true
+
+scripts/setup.sh
+scripts/build.sh
+
+PY=.venv/bin/python
+logs=$(mktemp -d /tmp/jira-entra-guard-demo.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_port() {
+  for _ in $(seq 1 300); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nothing listens on 127.0.0.1:$1; logs in $logs" >&2
+  exit 1
+}
+
+$PY stack/entra_emulator.py --config stack/entra-emulator.json --port 8090 >"$logs/entra.log" 2>&1 &
+pids+=($!)
+$PY stack/jira_standin.py --port 8091 >"$logs/jira.log" 2>&1 &
+pids+=($!)
+.venv/bin/envoy -c envoy.yaml --use-dynamic-base-id -l info >"$logs/envoy.log" 2>&1 &
+pids+=($!)
+wait_port 8090; wait_port 8091; wait_port 10000
+
+TENANT=72f988bf-86f1-41af-91ab-2d7cd011db47
+client() { # name app-id method path
+  $PY stack/jira_client.py --authority http://127.0.0.1:8090 --tenant "$TENANT" \
+    --client-id "$2" --cert "stack/pki/$1.crt" --key "stack/pki/$1.key" \
+    --scope api://jira-gateway/.default --jira http://127.0.0.1:10000 "$3" "$4"
+}
+expect() { # expected-status description command...
+  local want=$1 what=$2; shift 2
+  echo
+  echo "--- $what (expect HTTP $want)"
+  local out; out=$("$@" 2>&1 || true)
+  echo "$out"
+  if ! grep -q "HTTP $want" <<<"$out"; then
+    echo "demo: expected HTTP $want; logs in $logs" >&2
+    exit 1
+  fi
+}
+
+expect 200 "reporting-bot gets a token with its certificate and reads Jira" \
+  client reporting-bot 3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01 GET /rest/api/2/myself
+expect 401 "the same call without a token" \
+  curl -s -w '\nHTTP %{http_code}\n' http://127.0.0.1:10000/rest/api/2/myself
+expect 403 "reporting-bot tries to create an issue (method not in its ACL)" \
+  client reporting-bot 3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01 POST /rest/api/2/issue
+expect 403 "reporting-bot asks for a path outside its ACL" \
+  client reporting-bot 3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01 GET /rest/api/2/serverInfo
+expect 403 "intruder has a valid Entra token but is not a configured client" \
+  client intruder 9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c01 GET /rest/api/2/myself
+
+echo
+echo "All demonstrated. Logs: $logs"
+if $check_only; then exit 0; fi
+cat <<EOF2
+
+Running (Ctrl-C stops everything):
+  Jira through the filter   http://127.0.0.1:10000   (try: curl -i http://127.0.0.1:10000/status)
+  Envoy admin               http://127.0.0.1:9901
+  Entra ID emulator         http://127.0.0.1:8090/$TENANT/v2.0/.well-known/openid-configuration
+  Jira stand-in (direct)    http://127.0.0.1:8091
+  A client call:            $PY stack/jira_client.py --authority http://127.0.0.1:8090 --tenant $TENANT \\
+                              --client-id 3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01 --cert stack/pki/reporting-bot.crt \\
+                              --key stack/pki/reporting-bot.key --scope api://jira-gateway/.default \\
+                              --jira http://127.0.0.1:10000 GET /rest/api/2/search
+EOF2
+wait

@@ -1,0 +1,96 @@
+//! Host calls shared by the root and request contexts. They act on the *effective* context, so
+//! the root context can answer or resume a waiting request after `set_effective_context`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jira_entra_guard_core::decide::{Decision, Forwarded};
+use jira_entra_guard_core::denial::Denial;
+use jira_entra_guard_core::reply::{deny_reply, upstream_headers};
+use jira_entra_guard_core::request::{RequestHead, METHOD_OVERRIDE_HEADERS};
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MapType;
+
+/// Seconds since the epoch by the host's clock.
+pub fn now_seconds() -> i64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Milliseconds since the epoch by the host's clock (wait deadlines, jitter).
+pub fn now_millis() -> u64 {
+    hostcalls::get_current_time()
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The request headers of the effective context, as the owned pairs the head borrows from.
+pub fn request_headers() -> Vec<(String, String)> {
+    hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default()
+}
+
+/// Picks the request head out of the header list (names arrive lowercase from Envoy).
+pub fn request_head(headers: &[(String, String)]) -> RequestHead<'_> {
+    let mut head = RequestHead::default();
+    for (name, value) in headers {
+        match name.as_str() {
+            ":method" => head.method = value,
+            ":path" => head.path = value,
+            "authorization" => head.authorization.push(value),
+            other if METHOD_OVERRIDE_HEADERS.contains(&other) => head.method_overrides.push(value),
+            _ => {}
+        }
+    }
+    head
+}
+
+/// Acts on a decision for the effective request: forward it (after rewriting the identity
+/// headers) or answer it locally. Returns true when the request may continue to Jira.
+pub fn apply(decision: &Decision<'_>, retry_after: u64) -> bool {
+    match decision {
+        Decision::Forward(forwarded) => {
+            forward(forwarded);
+            true
+        }
+        Decision::Deny(denial) => {
+            deny(denial, retry_after);
+            false
+        }
+        // The caller handles waiting; reaching here means the wait is over without keys.
+        Decision::AwaitKeys(_) => {
+            deny(
+                &Denial::KeySet(jira_entra_guard_core::jwks::KeySetError::Unavailable),
+                retry_after,
+            );
+            false
+        }
+    }
+}
+
+fn forward(forwarded: &Forwarded<'_>) {
+    let changes = upstream_headers(forwarded.grant.as_ref());
+    for name in changes.remove {
+        // Removing an absent header is not an error worth reporting.
+        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);
+    }
+    for (name, value) in changes.set {
+        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
+    }
+}
+
+/// Sends the local reply for `denial` on the effective request.
+pub fn deny(denial: &Denial, retry_after: u64) {
+    let reply = deny_reply(denial, retry_after);
+    let headers: Vec<(&str, &str)> = reply
+        .headers
+        .iter()
+        .map(|(n, v)| (*n, v.as_str()))
+        .collect();
+    if let Err(status) =
+        hostcalls::send_http_response(u32::from(reply.status), headers, Some(reply.body.as_bytes()))
+    {
+        log::error!("jira-entra-guard: could not send local reply: {status:?}");
+    }
+}

@@ -1,0 +1,319 @@
+"""The local stack under test: the Entra ID emulator, the Jira stand-in and a real Envoy running
+the built filter, each its own process on loopback ports chosen at start.
+
+Envoy's configuration is the repository's `envoy.yaml` with ports, the module path and (when
+asked) the plugin configuration replaced, so the shipped file is what the tests exercise.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WASM = ROOT / "target" / "wasm32-wasip1" / "release" / "jira_entra_guard.wasm"
+VENV_BIN = Path(sys.executable).parent
+ENVOY = os.environ.get("ENVOY_BIN", str(VENV_BIN / "envoy"))
+
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+OTHER_TENANT = "0c9e5a4d-2f7b-4c1e-9d3a-5b6f7e8d9c0a"
+API_URI = "api://jira-gateway"
+API_APP_ID = "b7d3f1e2-4a5c-4e6f-8a9b-0c1d2e3f4a5b"
+LEGACY_API_URI = "api://jira-gateway-legacy"
+CLIENTS = {
+    "reporting-bot": "3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01",
+    "ci-pipeline": "8d1e7c62-2f4b-4d57-8a0e-7c0a55a1b202",
+    "legacy-sync": "5f6a7b8c-9d0e-4f1a-8b2c-3d4e5f6a7b01",
+    "intruder": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c01",
+    "partner-sync": "3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on {port} within {timeout}s")
+
+
+def http_json(method: str, url: str, body: dict | None = None, timeout: float = 10.0):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("content-type", "application/json")
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        raw = resp.read()
+        return json.loads(raw) if raw else None
+
+
+@dataclass
+class Process:
+    name: str
+    proc: subprocess.Popen
+    log_path: Path
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+def start_process(name: str, args: list[str], workdir: Path, env: dict | None = None) -> Process:
+    log_path = workdir / f"{name}.log"
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(
+        args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **(env or {})}
+    )
+    return Process(name, proc, log_path)
+
+
+@dataclass
+class Emulator:
+    process: Process
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def token(self, client: str, api: str = API_URI, tenant: str = TENANT, **kw) -> str:
+        body = {"tenant_id": tenant, "client_id": CLIENTS[client], "api": api, **kw}
+        return http_json("POST", f"{self.url}/_emulator/token", body)["token"]
+
+    def sign(self, header: dict, claims: dict | None = None, tenant: str = TENANT, **kw) -> str:
+        body = {"tenant_id": tenant, "header": header, "claims": claims or {}, **kw}
+        return http_json("POST", f"{self.url}/_emulator/sign", body)["token"]
+
+    def stats(self, tenant: str = TENANT) -> dict:
+        return http_json("GET", f"{self.url}/_emulator/stats")["tenants"].get(tenant, {})
+
+    def control(self, path: str, body: dict) -> dict:
+        return http_json("POST", f"{self.url}/_emulator/{path}", body)
+
+
+@dataclass
+class JiraStandIn:
+    process: Process
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def reset(self) -> None:
+        http_json("POST", f"{self.url}/_standin/reset", {})
+
+    def requests(self) -> list[dict]:
+        return http_json("GET", f"{self.url}/_standin/requests")["requests"]
+
+
+def start_emulator(workdir: Path) -> Emulator:
+    port = free_port()
+    p = start_process(
+        "entra-emulator",
+        [sys.executable, "stack/entra_emulator.py", "--config", "stack/entra-emulator.json", "--port", str(port)],
+        workdir,
+    )
+    wait_for_port(port, p.proc, "entra emulator")
+    return Emulator(p, port)
+
+
+def start_jira(workdir: Path) -> JiraStandIn:
+    port = free_port()
+    p = start_process("jira-standin", [sys.executable, "stack/jira_standin.py", "--port", str(port)], workdir)
+    wait_for_port(port, p.proc, "jira stand-in")
+    return JiraStandIn(p, port)
+
+
+def shipped_envoy_config() -> dict:
+    return yaml.safe_load((ROOT / "envoy.yaml").read_text())
+
+
+def _wasm_filter(config: dict) -> dict:
+    hcm = _hcm(config)
+    return next(f for f in hcm["http_filters"] if f["name"] == "jira-entra-guard")
+
+
+def _hcm(config: dict) -> dict:
+    listener = config["static_resources"]["listeners"][0]
+    return listener["filter_chains"][0]["filters"][0]["typed_config"]
+
+
+def shipped_plugin_config() -> dict:
+    value = _wasm_filter(shipped_envoy_config())["typed_config"]["config"]["configuration"]["value"]
+    return json.loads(value)
+
+
+@dataclass
+class Envoy:
+    process: Process
+    port: int
+    admin_port: int
+    config_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stats(self) -> dict[str, int]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/stats", timeout=5) as r:
+            out = {}
+            for line in r.read().decode().splitlines():
+                name, _, value = line.partition(": ")
+                if value.strip().lstrip("-").isdigit():
+                    out[name] = int(value)
+            return out
+
+
+def render_envoy_config(
+    workdir: Path,
+    emulator_port: int,
+    jira_port: int,
+    plugin_config: dict | None = None,
+    envoy_defaults: bool = False,
+    mutate=None,
+) -> tuple[Path, int, int]:
+    """Writes envoy.yaml with test ports; `envoy_defaults` drops the recommended path settings so
+    the filter is tested with Envoy's defaults (raw paths)."""
+    config = copy.deepcopy(shipped_envoy_config())
+    port, admin_port = free_port(), free_port()
+    config["admin"]["address"]["socket_address"]["port_value"] = admin_port
+    listener = config["static_resources"]["listeners"][0]
+    listener["address"]["socket_address"]["port_value"] = port
+    hcm = _hcm(config)
+    if envoy_defaults:
+        for key in ("normalize_path", "merge_slashes", "path_with_escaped_slashes_action"):
+            hcm.pop(key, None)
+    wasm = _wasm_filter(config)["typed_config"]["config"]
+    wasm["vm_config"]["code"]["local"]["filename"] = str(WASM)
+    if plugin_config is not None:
+        wasm["configuration"]["value"] = json.dumps(plugin_config)
+    for cluster in config["static_resources"]["clusters"]:
+        target = {"jira": jira_port, "entra": emulator_port}[cluster["name"]]
+        ep = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+        ep["address"]["socket_address"]["port_value"] = target
+    if mutate:
+        mutate(config)
+    path = workdir / f"envoy-{port}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path, port, admin_port
+
+
+def start_envoy(
+    workdir: Path,
+    emulator_port: int,
+    jira_port: int,
+    plugin_config: dict | None = None,
+    envoy_defaults: bool = False,
+    concurrency: int = 1,
+    mutate=None,
+    wait_ready: bool = True,
+) -> Envoy:
+    path, port, admin_port = render_envoy_config(
+        workdir, emulator_port, jira_port, plugin_config, envoy_defaults, mutate
+    )
+    p = start_process(
+        f"envoy-{port}",
+        [ENVOY, "-c", str(path), "--use-dynamic-base-id", "--concurrency", str(concurrency),
+         "-l", "info", "--component-log-level", "wasm:debug"],
+        workdir,
+    )
+    envoy = Envoy(p, port, admin_port, path)
+    if wait_ready:
+        wait_for_port(port, p.proc, f"envoy ({p.log_path})", timeout=30)
+    return envoy
+
+
+def raw_request(port: int, method: str, path: str, headers: list[tuple[str, str]] | None = None,
+                body: bytes = b"", timeout: float = 15.0) -> tuple[int, dict[str, str], bytes]:
+    """Sends one HTTP/1.1 request exactly as given (no path normalisation or validation) and
+    returns (status, headers with lowercase names, body)."""
+    lines = [f"{method} {path} HTTP/1.1", "host: jira.local", "connection: close"]
+    for name, value in headers or []:
+        lines.append(f"{name}: {value}")
+    if body:
+        lines.append(f"content-length: {len(body)}")
+    data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    raw = b"".join(chunks)
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    status = int(status_line.split(" ")[1])
+    resp_headers: dict[str, str] = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        resp_headers[name.strip().lower()] = value.strip()
+    if resp_headers.get("transfer-encoding") == "chunked":
+        rest = _dechunk(rest)
+    return status, resp_headers, rest
+
+
+def _dechunk(data: bytes) -> bytes:
+    out = b""
+    while data:
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            break
+        out += data[:size]
+        data = data[size + 2:]
+    return out
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    emulator: Emulator
+    jira: JiraStandIn
+    envoys: list[Envoy] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for e in self.envoys:
+            e.process.stop()
+        self.emulator.process.stop()
+        self.jira.process.stop()
+
+
+def new_workdir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="jira-entra-guard-e2e-"))
