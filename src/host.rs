@@ -88,9 +88,11 @@ pub fn deny(denial: &Denial, retry_after: u64) {
         .iter()
         .map(|(n, v)| (*n, v.as_str()))
         .collect();
-    if let Err(status) =
-        hostcalls::send_http_response(u32::from(reply.status), headers, Some(reply.body.as_bytes()))
-    {
+    if let Err(status) = hostcalls::send_http_response(
+        u32::from(reply.status),
+        headers,
+        Some(reply.body.as_bytes()),
+    ) {
         log::error!("jira-entra-guard: could not send local reply: {status:?}");
     }
 }

@@ -96,11 +96,11 @@ impl GuardRoot {
                     self.state.borrow_mut().keys.fetch_started(tenant);
                 }
                 Err(status) => {
-                    let next = self.state.borrow_mut().keys.fetch_failed(
-                        tenant,
-                        now,
-                        jitter(),
-                    );
+                    let next = self
+                        .state
+                        .borrow_mut()
+                        .keys
+                        .fetch_failed(tenant, now, jitter());
                     log::warn!(
                         "jira-entra-guard: key set fetch for tenant {} not dispatched (cluster {:?}: {status:?}); next attempt in {}s",
                         t.tenant_id,
@@ -145,7 +145,10 @@ impl GuardRoot {
         drop(shared);
         if let Decision::AwaitKeys(tenant) = decision {
             if !timed_out {
-                self.state.borrow_mut().waiters.push(Waiter { tenant, ..waiter });
+                self.state
+                    .borrow_mut()
+                    .waiters
+                    .push(Waiter { tenant, ..waiter });
                 return;
             }
         }
@@ -199,7 +202,11 @@ impl Context for GuardRoot {
             Ok(set) => {
                 let usable = set.len();
                 let skipped = set.skipped().len();
-                let next = self.state.borrow_mut().keys.fetch_succeeded(tenant, set, now);
+                let next = self
+                    .state
+                    .borrow_mut()
+                    .keys
+                    .fetch_succeeded(tenant, set, now);
                 log::info!(
                     "jira-entra-guard: key set for tenant {tenant_id}: {usable} usable keys, {skipped} skipped; next refresh in {}s",
                     next.saturating_sub(now)
@@ -234,7 +241,8 @@ impl RootContext for GuardRoot {
         let now = host::now_seconds();
         {
             let mut shared = self.state.borrow_mut();
-            shared.keys = KeySchedule::new(policy.tenants().len(), ScheduleSettings::default(), now);
+            shared.keys =
+                KeySchedule::new(policy.tenants().len(), ScheduleSettings::default(), now);
             shared.policy = Some(Rc::new(policy));
         }
         if let Err(status) = hostcalls::set_tick_period(TICK) {

@@ -112,7 +112,9 @@ impl KeySchedule {
                 t.consecutive_failures = t.consecutive_failures.saturating_add(1);
                 let delay = base.saturating_mul(1_i64 << exponent).min(max).max(1);
                 let spread = (delay / 4).max(1);
-                let extra = i64::from(jitter) % spread.saturating_add(1);
+                let extra = i64::from(jitter)
+                    .checked_rem(spread.saturating_add(1))
+                    .unwrap_or(0);
                 t.next_attempt = now.saturating_add(delay).saturating_add(extra);
                 t.next_attempt
             }
@@ -210,7 +212,10 @@ mod tests {
         let mut s = KeySchedule::new(1, ScheduleSettings::default(), 100);
         s.fetch_started(TenantIndex(0));
         assert_eq!(state_name(&s, 100), "loading");
-        assert!(s.due(100).is_empty(), "no second fetch while one is in flight");
+        assert!(
+            s.due(100).is_empty(),
+            "no second fetch while one is in flight"
+        );
         s.fetch_failed(TenantIndex(0), 101, 0);
         assert_eq!(state_name(&s, 101), "unavailable");
     }
@@ -239,7 +244,9 @@ mod tests {
     #[test]
     fn retries_back_off_exponentially_up_to_the_maximum() {
         let mut s = KeySchedule::new(1, ScheduleSettings::default(), 0);
-        let delays: Vec<i64> = (0..8).map(|_| s.fetch_failed(TenantIndex(0), 0, 0)).collect();
+        let delays: Vec<i64> = (0..8)
+            .map(|_| s.fetch_failed(TenantIndex(0), 0, 0))
+            .collect();
         assert_eq!(delays, vec![1, 2, 4, 8, 16, 30, 30, 30]);
         assert_eq!(s.retry_after(TenantIndex(0), 0), 30);
     }

@@ -84,14 +84,21 @@ mod tests {
     use crate::token::TokenError;
 
     fn header<'a>(reply: &'a LocalReply, name: &str) -> Option<&'a str> {
-        reply.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+        reply
+            .headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     #[test]
     fn missing_token_gets_a_bare_bearer_challenge() {
         let reply = deny_reply(&Denial::MissingToken, 5);
         assert_eq!(reply.status, 401);
-        assert_eq!(header(&reply, "www-authenticate"), Some("Bearer realm=\"jira\""));
+        assert_eq!(
+            header(&reply, "www-authenticate"),
+            Some("Bearer realm=\"jira\"")
+        );
         assert_eq!(
             reply.body,
             r#"{"errorMessages":["a bearer token is required"],"errors":{}}"#
@@ -121,8 +128,14 @@ mod tests {
         let reply = deny_reply(&Denial::Token(TokenError::GraphToken), 1);
         let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
         assert_eq!(body["errors"], serde_json::json!({}));
-        assert!(body["errorMessages"][0].as_str().unwrap().contains("Microsoft Graph"));
-        assert_eq!(header(&reply, "content-type"), Some("application/json;charset=UTF-8"));
+        assert!(body["errorMessages"][0]
+            .as_str()
+            .unwrap()
+            .contains("Microsoft Graph"));
+        assert_eq!(
+            header(&reply, "content-type"),
+            Some("application/json;charset=UTF-8")
+        );
     }
 
     #[test]
@@ -134,10 +147,16 @@ mod tests {
             matched_rule: "clients[0].allow[0]",
         };
         let h = upstream_headers(Some(&grant));
-        assert_eq!(h.remove, ["authorization", "x-jira-client", "x-jira-client-id"]);
+        assert_eq!(
+            h.remove,
+            ["authorization", "x-jira-client", "x-jira-client-id"]
+        );
         assert_eq!(
             h.set,
-            vec![("x-jira-client", "bot"), ("x-jira-client-id", "3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01")]
+            vec![
+                ("x-jira-client", "bot"),
+                ("x-jira-client-id", "3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01")
+            ]
         );
         assert!(upstream_headers(None).set.is_empty());
     }

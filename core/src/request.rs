@@ -2,8 +2,11 @@
 //! map, and the checks on them that come before authentication.
 
 /// Header names whose value some frameworks take as the "real" method.
-pub const METHOD_OVERRIDE_HEADERS: [&str; 3] =
-    ["x-http-method-override", "x-http-method", "x-method-override"];
+pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
 
 /// Why a request is refused before authentication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

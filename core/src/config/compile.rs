@@ -9,7 +9,7 @@ use crate::policy::acl::{Methods, PathPattern, Rule};
 use crate::policy::projects::ProjectCondition;
 use crate::policy::{Client, JwksSource, Policy, Tenant, TenantIndex};
 
-use super::raw::{RawClient, RawConfig, RawJwks, RawRule, RawTenant};
+use super::raw::{Object, RawClient, RawConfig, RawJwks, RawRule, RawTenant};
 use super::{
     ConfigError, DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_JWKS_AUTHORITY, MAX_CLOCK_SKEW_SECONDS,
 };
@@ -53,7 +53,7 @@ pub(super) fn compile(raw: RawConfig, env: Env<'_>) -> Result<Policy, ConfigErro
     })
 }
 
-fn compile_tenants(raw: &[RawTenant]) -> Result<Vec<Tenant>, ConfigError> {
+fn compile_tenants(raw: &[Object<RawTenant>]) -> Result<Vec<Tenant>, ConfigError> {
     if raw.is_empty() {
         return Err(ConfigError::at("tenants", "must list at least one tenant"));
     }
@@ -127,7 +127,7 @@ fn compile_jwks(at: &str, raw: &RawJwks, tenant_id: Guid) -> Result<JwksSource, 
 }
 
 fn compile_clients(
-    raw: &[RawClient],
+    raw: &[Object<RawClient>],
     tenants: &[Tenant],
     env: Env<'_>,
 ) -> Result<Vec<Client>, ConfigError> {
@@ -270,7 +270,7 @@ fn upstream_authorization(at: &str, name: &str, env: Env<'_>) -> Result<String, 
     Ok(value)
 }
 
-fn compile_client_rules(at: &str, raw: &[RawRule]) -> Result<Vec<Rule>, ConfigError> {
+fn compile_client_rules(at: &str, raw: &[Object<RawRule>]) -> Result<Vec<Rule>, ConfigError> {
     raw.iter()
         .enumerate()
         .map(|(index, rule)| {
@@ -371,4 +371,542 @@ fn check_listed_strings(at: &str, list: &[String]) -> Result<(), ConfigError> {
 
 fn guid(at: &str, text: &str) -> Result<Guid, ConfigError> {
     Guid::parse(text).ok_or_else(|| ConfigError::at(at, format!("{text:?} is not a GUID")))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use crate::config::compile_policy;
+    use crate::policy::{Policy, TenantIndex};
+
+    const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const OTHER_TENANT: &str = "0b2c7e1a-4f5d-4c3b-9a8e-7d6c5b4a3f21";
+    const APP: &str = "3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01";
+    const OTHER_APP: &str = "8d1e7c62-2f4b-4d57-8a0e-7c0a55a1b202";
+
+    fn tenant(id: &str) -> Value {
+        json!({"tenant_id": id, "audiences": ["api://jira-gateway"], "jwks": {"cluster": "entra"}})
+    }
+
+    fn client(name: &str, app_id: &str) -> Value {
+        json!({"name": name, "app_id": app_id,
+               "allow": [{"methods": ["GET"], "paths": ["/rest/api/2/search"]}]})
+    }
+
+    fn base() -> Value {
+        json!({"tenants": [tenant(TENANT)], "clients": [client("bot", APP)]})
+    }
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "JIRA_PAT" => Some("Bearer secret-pat-value".into()),
+            "EMPTY" => Some(String::new()),
+            "NEWLINE" => Some("Bearer secret-pat-value\n".into()),
+            _ => None,
+        }
+    }
+
+    fn compile(document: &Value) -> Result<Policy, String> {
+        compile_policy(document.to_string().as_bytes(), &env).map_err(|e| e.to_string())
+    }
+
+    /// The error for `base()` with the value at `pointer` replaced by `value`.
+    fn error_with(pointer: &str, value: Value) -> String {
+        let mut document = base();
+        set(&mut document, pointer, value);
+        compile(&document).unwrap_err()
+    }
+
+    fn set(document: &mut Value, pointer: &str, value: Value) {
+        let (parent, key) = pointer.rsplit_once('/').unwrap();
+        match document.pointer_mut(parent).unwrap() {
+            Value::Object(map) => {
+                map.insert(key.to_string(), value);
+            }
+            Value::Array(list) => {
+                let index: usize = key.parse().unwrap();
+                if index == list.len() {
+                    list.push(value);
+                } else {
+                    list[index] = value;
+                }
+            }
+            _ => panic!("{pointer} has no parent container"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_applied() {
+        let policy = compile(&base()).unwrap();
+        let tenant = &policy.tenants()[0];
+        assert_eq!(tenant.jwks.cluster, "entra");
+        assert_eq!(tenant.jwks.authority, "login.microsoftonline.com");
+        assert_eq!(
+            tenant.jwks.path,
+            "/72f988bf-86f1-41af-91ab-2d7cd011db47/discovery/v2.0/keys"
+        );
+        assert_eq!(policy.clock_skew_seconds(), 60);
+        let client = &policy.clients()[0];
+        assert_eq!(client.tenant(), TenantIndex(0));
+        assert!(!client.allow_client_secret);
+        assert!(client.deny.is_empty());
+        assert!(client.required_roles.is_empty());
+        assert!(!client.has_upstream_authorization());
+        assert!(policy.public.is_empty());
+    }
+
+    #[test]
+    fn uppercase_tenant_id_is_normalised_in_issuers_and_key_path() {
+        let mut document = base();
+        set(
+            &mut document,
+            "/tenants/0/tenant_id",
+            json!(TENANT.to_uppercase()),
+        );
+        let policy = compile(&document).unwrap();
+        let tenant = &policy.tenants()[0];
+        assert_eq!(
+            tenant.issuer_v1,
+            "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/"
+        );
+        assert_eq!(
+            tenant.issuer_v2,
+            "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0"
+        );
+        assert_eq!(
+            tenant.jwks.path,
+            "/72f988bf-86f1-41af-91ab-2d7cd011db47/discovery/v2.0/keys"
+        );
+    }
+
+    #[test]
+    fn configured_jwks_authority_and_path_are_kept() {
+        let mut document = base();
+        set(
+            &mut document,
+            "/tenants/0/jwks",
+            json!({"cluster": "emulator", "authority": "entra.local:8443", "path": "/keys.json"}),
+        );
+        let policy = compile(&document).unwrap();
+        let jwks = &policy.tenants()[0].jwks;
+        assert_eq!(
+            (
+                jwks.cluster.as_str(),
+                jwks.authority.as_str(),
+                jwks.path.as_str()
+            ),
+            ("emulator", "entra.local:8443", "/keys.json")
+        );
+    }
+
+    #[test]
+    fn app_id_is_stored_lowercase() {
+        let policy = compile(&base()).unwrap();
+        assert_eq!(policy.clients()[0].app_id_text, APP);
+        let mut document = base();
+        set(
+            &mut document,
+            "/clients/0/app_id",
+            json!(APP.to_uppercase()),
+        );
+        assert_eq!(compile(&document).unwrap().clients()[0].app_id_text, APP);
+    }
+
+    #[test]
+    fn rule_ids_name_their_place_in_the_document() {
+        let mut document = base();
+        set(
+            &mut document,
+            "/clients/0/deny",
+            json!([{"methods": ["DELETE"], "paths": ["/**"]}]),
+        );
+        set(
+            &mut document,
+            "/public_paths",
+            json!([{"methods": ["GET"], "paths": ["/status"]}]),
+        );
+        let policy = compile(&document).unwrap();
+        assert_eq!(policy.clients()[0].allow[0].id, "clients[0].allow[0]");
+        assert_eq!(policy.clients()[0].deny[0].id, "clients[0].deny[0]");
+        assert_eq!(policy.public[0].id, "public_paths[0]");
+    }
+
+    #[test]
+    fn clock_skew_bounds_are_accepted() {
+        for seconds in [0, 600] {
+            let mut document = base();
+            set(&mut document, "/clock_skew_seconds", json!(seconds));
+            assert_eq!(compile(&document).unwrap().clock_skew_seconds(), seconds);
+        }
+    }
+
+    #[test]
+    fn clock_skew_out_of_range_is_refused() {
+        assert_eq!(
+            error_with("/clock_skew_seconds", json!(-1)),
+            "clock_skew_seconds: must be between 0 and 600, got -1"
+        );
+        assert_eq!(
+            error_with("/clock_skew_seconds", json!(601)),
+            "clock_skew_seconds: must be between 0 and 600, got 601"
+        );
+    }
+
+    #[test]
+    fn tenant_errors_name_the_field() {
+        let cases = [
+            ("/tenants", json!([]), "tenants: must list at least one tenant"),
+            (
+                "/tenants/0/tenant_id",
+                json!("abc"),
+                "tenants[0].tenant_id: \"abc\" is not a GUID",
+            ),
+            (
+                "/tenants/0/tenant_id",
+                json!(format!("{{{TENANT}}}")),
+                "tenants[0].tenant_id: \"{72f988bf-86f1-41af-91ab-2d7cd011db47}\" is not a GUID",
+            ),
+            (
+                "/tenants/0/audiences",
+                json!([]),
+                "tenants[0].audiences: must list at least one audience",
+            ),
+            (
+                "/tenants/0/audiences",
+                json!(["api://jira", ""]),
+                "tenants[0].audiences[1]: must not be empty",
+            ),
+            (
+                "/tenants/0/audiences",
+                json!(["api://jira", "x", "api://jira"]),
+                "tenants[0].audiences[2]: \"api://jira\" is already listed",
+            ),
+            (
+                "/tenants/0/jwks/cluster",
+                json!(""),
+                "tenants[0].jwks.cluster: must not be empty",
+            ),
+            (
+                "/tenants/0/jwks/authority",
+                json!(""),
+                "tenants[0].jwks.authority: \"\" is not a host name with an optional port",
+            ),
+            (
+                "/tenants/0/jwks/authority",
+                json!("https://login.microsoftonline.com"),
+                "tenants[0].jwks.authority: \"https://login.microsoftonline.com\" is not a host name with an optional port",
+            ),
+            (
+                "/tenants/0/jwks/authority",
+                json!("login microsoftonline"),
+                "tenants[0].jwks.authority: \"login microsoftonline\" is not a host name with an optional port",
+            ),
+            (
+                "/tenants/0/jwks/path",
+                json!("keys"),
+                "tenants[0].jwks.path: \"keys\" must start with \"/\"",
+            ),
+            (
+                "/tenants/0/jwks/path",
+                json!("/my keys"),
+                "tenants[0].jwks.path: \"/my keys\" must be visible ASCII without spaces",
+            ),
+        ];
+        for (pointer, value, expected) in cases {
+            assert_eq!(error_with(pointer, value), expected);
+        }
+    }
+
+    #[test]
+    fn duplicate_tenant_is_refused_whatever_its_case() {
+        assert_eq!(
+            error_with("/tenants/1", tenant(&TENANT.to_uppercase())),
+            "tenants[1].tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47 is already configured by tenants[0]"
+        );
+    }
+
+    #[test]
+    fn client_errors_name_the_field() {
+        let cases = [
+            ("/clients", json!([]), "clients: must list at least one client"),
+            ("/clients/0/name", json!(""), "clients[0].name: must not be empty"),
+            (
+                "/clients/0/name",
+                json!("reporting bot"),
+                "clients[0].name: \"reporting bot\" must be visible ASCII without spaces (it is sent to Jira in a header)",
+            ),
+            (
+                "/clients/0/name",
+                json!("bot\r\nx"),
+                "clients[0].name: \"bot\\r\\nx\" must be visible ASCII without spaces (it is sent to Jira in a header)",
+            ),
+            (
+                "/clients/0/name",
+                json!("böt"),
+                "clients[0].name: \"böt\" must be visible ASCII without spaces (it is sent to Jira in a header)",
+            ),
+            (
+                "/clients/0/app_id",
+                json!("3c5a0b5e6b634b1b9a390f0d2f0c1a01"),
+                "clients[0].app_id: \"3c5a0b5e6b634b1b9a390f0d2f0c1a01\" is not a GUID",
+            ),
+            (
+                "/clients/0/tenant_id",
+                json!("nope"),
+                "clients[0].tenant_id: \"nope\" is not a GUID",
+            ),
+            (
+                "/clients/0/tenant_id",
+                json!(OTHER_TENANT),
+                "clients[0].tenant_id: 0b2c7e1a-4f5d-4c3b-9a8e-7d6c5b4a3f21 is not a configured tenant",
+            ),
+            (
+                "/clients/0/required_roles",
+                json!(["Jira.Read", ""]),
+                "clients[0].required_roles[1]: must not be empty",
+            ),
+            (
+                "/clients/0/required_roles",
+                json!(["Jira.Read", "Jira.Read"]),
+                "clients[0].required_roles[1]: \"Jira.Read\" is already listed",
+            ),
+            ("/clients/0/allow", json!([]), "clients[0].allow: must list at least one rule"),
+            (
+                "/clients/1",
+                client("bot", OTHER_APP),
+                "clients[1].name: \"bot\" is already used by clients[0]",
+            ),
+            (
+                "/clients/1",
+                client("other", &APP.to_uppercase()),
+                "clients[1].app_id: 3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01 is already configured by clients[0] in the same tenant",
+            ),
+        ];
+        for (pointer, value, expected) in cases {
+            assert_eq!(error_with(pointer, value), expected);
+        }
+    }
+
+    #[test]
+    fn client_tenant_is_required_with_several_tenants() {
+        let mut document = base();
+        set(&mut document, "/tenants/1", tenant(OTHER_TENANT));
+        assert_eq!(
+            compile(&document).unwrap_err(),
+            "clients[0].tenant_id: is required when more than one tenant is configured"
+        );
+        set(&mut document, "/clients/0/tenant_id", json!(OTHER_TENANT));
+        assert_eq!(
+            compile(&document).unwrap().clients()[0].tenant(),
+            TenantIndex(1)
+        );
+    }
+
+    #[test]
+    fn single_tenant_may_be_named_explicitly() {
+        let mut document = base();
+        set(
+            &mut document,
+            "/clients/0/tenant_id",
+            json!(TENANT.to_uppercase()),
+        );
+        assert_eq!(
+            compile(&document).unwrap().clients()[0].tenant(),
+            TenantIndex(0)
+        );
+    }
+
+    #[test]
+    fn same_app_id_in_different_tenants_is_two_clients() {
+        let mut document = base();
+        set(&mut document, "/tenants/1", tenant(OTHER_TENANT));
+        set(&mut document, "/clients/0/tenant_id", json!(TENANT));
+        let mut other = client("bot-other-tenant", APP);
+        set(&mut other, "/tenant_id", json!(OTHER_TENANT));
+        set(&mut document, "/clients/1", other);
+        let policy = compile(&document).unwrap();
+        assert_eq!(policy.clients()[1].tenant(), TenantIndex(1));
+    }
+
+    #[test]
+    fn upstream_authorization_is_read_from_the_environment() {
+        let mut document = base();
+        set(
+            &mut document,
+            "/clients/0/upstream_authorization_env",
+            json!("JIRA_PAT"),
+        );
+        let policy = compile(&document).unwrap();
+        assert_eq!(
+            policy.clients()[0].upstream_authorization.as_deref(),
+            Some("Bearer secret-pat-value")
+        );
+    }
+
+    #[test]
+    fn missing_environment_variable_is_refused() {
+        assert_eq!(
+            error_with(
+                "/clients/0/upstream_authorization_env",
+                json!("JIRA_PAT_LEGACY_SYNC")
+            ),
+            "clients[0].upstream_authorization_env: environment variable \"JIRA_PAT_LEGACY_SYNC\" is not set"
+        );
+    }
+
+    #[test]
+    fn empty_environment_variable_is_refused() {
+        assert_eq!(
+            error_with("/clients/0/upstream_authorization_env", json!("EMPTY")),
+            "clients[0].upstream_authorization_env: environment variable \"EMPTY\" is empty"
+        );
+        assert_eq!(
+            error_with("/clients/0/upstream_authorization_env", json!("")),
+            "clients[0].upstream_authorization_env: must not be empty"
+        );
+    }
+
+    #[test]
+    fn environment_value_with_a_line_break_is_refused_without_echoing_it() {
+        let error = error_with("/clients/0/upstream_authorization_env", json!("NEWLINE"));
+        assert_eq!(
+            error,
+            "clients[0].upstream_authorization_env: environment variable \"NEWLINE\" holds characters not allowed in a header value (such as a line break)"
+        );
+        assert!(!error.contains("secret-pat-value"));
+    }
+
+    #[test]
+    fn debug_output_redacts_the_upstream_authorization() {
+        let mut document = base();
+        set(
+            &mut document,
+            "/clients/0/upstream_authorization_env",
+            json!("JIRA_PAT"),
+        );
+        let policy = compile(&document).unwrap();
+        let debug = format!("{policy:?}");
+        assert!(!debug.contains("secret-pat-value"), "{debug}");
+        assert!(
+            debug.contains("upstream_authorization: Some(<redacted>)"),
+            "{debug}"
+        );
+        let pretty = format!("{:#?}", policy.clients()[0]);
+        assert!(!pretty.contains("secret-pat-value"), "{pretty}");
+    }
+
+    #[test]
+    fn rule_errors_name_the_field() {
+        let rule = "/clients/0/allow/0";
+        let cases = [
+            (
+                "/methods",
+                json!([]),
+                "clients[0].allow[0].methods: must list at least one method",
+            ),
+            (
+                "/methods",
+                json!(["GET", "get"]),
+                "clients[0].allow[0].methods[1]: \"get\" must be written in uppercase (\"GET\"): methods are case-sensitive",
+            ),
+            (
+                "/methods",
+                json!(["*", "GET"]),
+                "clients[0].allow[0].methods: \"*\" (any method) must be the only method",
+            ),
+            (
+                "/methods",
+                json!(["GET", "GET"]),
+                "clients[0].allow[0].methods[1]: \"GET\" is already listed",
+            ),
+            (
+                "/methods",
+                json!(["GET /x"]),
+                "clients[0].allow[0].methods[0]: \"GET /x\" is not an HTTP method",
+            ),
+            (
+                "/paths",
+                json!([]),
+                "clients[0].allow[0].paths: must list at least one path pattern",
+            ),
+            (
+                "/paths",
+                json!(["/rest/api/2/search", "/rest/api/2/issue/*", "/**/project"]),
+                "clients[0].allow[0].paths[2]: \"**\" is only allowed as the last segment",
+            ),
+            (
+                "/paths",
+                json!(["/rest/api/2/iss*"]),
+                "clients[0].allow[0].paths[0]: segment \"iss*\" mixes \"*\" with other characters; \"*\" and \"**\" must be whole segments",
+            ),
+            (
+                "/paths",
+                json!(["rest/api"]),
+                "clients[0].allow[0].paths[0]: \"rest/api\" must start with \"/\"",
+            ),
+            (
+                "/paths",
+                json!(["/rest/api/2/search?jql=x"]),
+                "clients[0].allow[0].paths[0]: segment \"search?jql=x\" contains '?' (the query string is not matched); literal segments may only contain letters, digits and \"-._~\"",
+            ),
+            (
+                "/paths",
+                json!(["/a", "/b", "/a"]),
+                "clients[0].allow[0].paths[2]: \"/a\" is already listed",
+            ),
+            (
+                "/projects",
+                json!([]),
+                "clients[0].allow[0].projects: must list at least one project key (leave the field out to allow every project)",
+            ),
+            (
+                "/projects",
+                json!(["OPS", "sec"]),
+                "clients[0].allow[0].projects[1]: \"sec\" is not a Jira project key (an uppercase letter followed by uppercase letters, digits or \"_\")",
+            ),
+        ];
+        for (field, value, expected) in cases {
+            assert_eq!(error_with(&format!("{rule}{field}"), value), expected);
+        }
+    }
+
+    #[test]
+    fn deny_and_public_rule_errors_name_the_field() {
+        assert_eq!(
+            error_with(
+                "/clients/0/deny",
+                json!([{"methods": ["DELETE"], "paths": ["/ok"]}, {"methods": ["DELETE"], "paths": ["/a//b"]}])
+            ),
+            "clients[0].deny[1].paths[0]: \"/a//b\" has an empty segment"
+        );
+        assert_eq!(
+            error_with(
+                "/public_paths",
+                json!([{"methods": ["get"], "paths": ["/status"]}])
+            ),
+            "public_paths[0].methods[0]: \"get\" must be written in uppercase (\"GET\"): methods are case-sensitive"
+        );
+    }
+
+    #[test]
+    fn empty_deny_and_public_lists_are_accepted() {
+        let mut document = base();
+        set(&mut document, "/clients/0/deny", json!([]));
+        set(&mut document, "/clients/0/required_roles", json!([]));
+        set(&mut document, "/public_paths", json!([]));
+        assert!(compile(&document).is_ok());
+    }
+
+    #[test]
+    fn first_problem_in_document_order_is_reported() {
+        let mut document = base();
+        set(&mut document, "/tenants/0/tenant_id", json!("bad"));
+        set(&mut document, "/clients/0/app_id", json!("bad"));
+        set(&mut document, "/clock_skew_seconds", json!(-5));
+        assert_eq!(
+            compile(&document).unwrap_err(),
+            "tenants[0].tenant_id: \"bad\" is not a GUID"
+        );
+    }
 }

@@ -6,7 +6,7 @@
 use serde_json::error::Category;
 use serde_path_to_error::Segment;
 
-use super::raw::RawConfig;
+use super::raw::{Object, RawConfig};
 use super::ConfigError;
 
 /// Parses the document into its raw shape.
@@ -18,12 +18,12 @@ pub(super) fn parse(json: &[u8]) -> Result<RawConfig, ConfigError> {
         Some(_) => return Err(ConfigError::at("", "configuration must be a JSON object")),
     }
     let mut deserializer = serde_json::Deserializer::from_slice(json);
-    let raw: RawConfig = serde_path_to_error::deserialize(&mut deserializer)
+    let raw: Object<RawConfig> = serde_path_to_error::deserialize(&mut deserializer)
         .map_err(|error| ConfigError::at(field_path(error.path()), describe(error.inner())))?;
     deserializer
         .end()
         .map_err(|error| ConfigError::at("", describe(&error)))?;
-    Ok(raw)
+    Ok(raw.0)
 }
 
 /// `tenants[0].jwks.cluster` from serde's path; the document itself is `""`.
@@ -186,6 +186,20 @@ mod tests {
     }
 
     #[test]
+    fn positional_array_is_not_accepted_for_an_object() {
+        let tenant = r#"["72f988bf-86f1-41af-91ab-2d7cd011db47", ["a"], {"cluster": "entra"}]"#;
+        assert_eq!(
+            error(&document(tenant, MINIMAL_CLIENT, "")),
+            "tenants[0]: invalid type: sequence, expected a tenant object"
+        );
+        let tenant = MINIMAL_TENANT.replace(r#"{"cluster": "entra"}"#, r#"["entra"]"#);
+        assert_eq!(
+            error(&document(&tenant, MINIMAL_CLIENT, "")),
+            "tenants[0].jwks: invalid type: sequence, expected a jwks object"
+        );
+    }
+
+    #[test]
     fn boolean_field_refuses_a_string() {
         let client = MINIMAL_CLIENT.replace(r#""name""#, r#""allow_client_secret": "yes", "name""#);
         assert_eq!(
@@ -214,7 +228,7 @@ mod tests {
                 MINIMAL_CLIENT,
                 r#", "clock_skew_seconds": 1, "clock_skew_seconds": 2"#
             )),
-            "clock_skew_seconds: duplicate field `clock_skew_seconds`"
+            "duplicate field `clock_skew_seconds`"
         );
     }
 
@@ -222,7 +236,7 @@ mod tests {
     fn syntax_error_keeps_its_position() {
         assert_eq!(
             error("{\"tenants\": [,]}"),
-            "tenants: expected value at line 1 column 14"
+            "tenants[0]: expected value at line 1 column 14"
         );
         assert_eq!(
             error("{\"tenants\": ["),

@@ -10,7 +10,14 @@
 //!
 //! Patterns are not rewritten: Jira's `/rest/api/latest/...` is an alias of the current API
 //! version, and a client that uses both `/rest/api/2/issue/*` and `/rest/api/latest/issue/*`
-//! needs both patterns.
+//! needs both patterns. The same holds against a deny rule: `/rest/api/2/issue/**` does not
+//! cover `/rest/api/latest/issue/...`, so deny rules are best written with `*` in the version
+//! segment (`/rest/api/*/issue/**`). Literal segments are case-sensitive while Jira resolves
+//! issue and project keys in any case, so a deny rule should name projects with `projects`
+//! rather than with a literal key segment.
+//!
+//! Methods are compared exactly with the request's `:method`; `"*"` alone stands for every
+//! method. `GET` does not imply `HEAD`.
 
 use crate::path::RequestPath;
 use crate::policy::projects::{ProjectCondition, ProjectFit};

@@ -39,6 +39,7 @@ pub mod projects;
 pub use projects::project_of;
 
 use acl::Rule;
+use projects::ProjectFit;
 
 /// Index of a tenant in [`Policy::tenants`]; stable for the life of a policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -278,7 +279,7 @@ impl Client {
                 }
                 continue;
             }
-            if rule.allows(method, path, project) {
+            if rule.projects.fit(project) == ProjectFit::Satisfied {
                 return Ok(Grant {
                     client_name: &self.name,
                     app_id: &self.app_id_text,
@@ -375,5 +376,689 @@ impl Policy {
             .find(|client| client.app_id == app_id && client.tenant == caller.tenant)
             .ok_or(PolicyDenial::UnknownClient)?
             .authorize(caller, target)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::compile_policy;
+    use crate::path::canonical_path;
+
+    const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const OTHER_TENANT: &str = "0b2c7e1a-4f5d-4c3b-9a8e-7d6c5b4a3f21";
+    const REPORTING: &str = "3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01";
+    const CI: &str = "8d1e7c62-2f4b-4d57-8a0e-7c0a55a1b202";
+    const LEGACY: &str = "5f6a7b8c-9d0e-4f1a-8b2c-3d4e5f6a7b01";
+    const GUARDED: &str = "11111111-2222-4333-8444-555555555555";
+
+    const DOCUMENT: &str = r#"{
+      "tenants": [
+        {"tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "audiences": ["api://jira-gateway"],
+         "jwks": {"cluster": "entra"}},
+        {"tenant_id": "0b2c7e1a-4f5d-4c3b-9a8e-7d6c5b4a3f21", "audiences": ["api://jira-gateway"],
+         "jwks": {"cluster": "entra"}}
+      ],
+      "clients": [
+        {"name": "reporting-bot", "app_id": "3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01",
+         "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+         "allow": [{"methods": ["GET"], "paths": ["/rest/api/2/search", "/rest/api/2/issue/*", "/rest/api/2/project/**"]}]},
+        {"name": "ci-pipeline", "app_id": "8d1e7c62-2f4b-4d57-8a0e-7c0a55a1b202",
+         "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+         "required_roles": ["Jira.Write", "Jira.Read"],
+         "allow": [{"methods": ["POST"], "paths": ["/rest/api/2/issue"]},
+                   {"methods": ["GET", "PUT"], "paths": ["/rest/api/2/issue/*"], "projects": ["OPS", "SEC"]},
+                   {"methods": ["GET"], "paths": ["/rest/api/2/issue/*/comment"]}],
+         "deny": [{"methods": ["DELETE"], "paths": ["/rest/api/2/issue/**"]}]},
+        {"name": "legacy-sync", "app_id": "5f6a7b8c-9d0e-4f1a-8b2c-3d4e5f6a7b01",
+         "tenant_id": "0b2c7e1a-4f5d-4c3b-9a8e-7d6c5b4a3f21", "allow_client_secret": true,
+         "upstream_authorization_env": "JIRA_PAT_LEGACY_SYNC",
+         "allow": [{"methods": ["*"], "paths": ["/rest/api/2/**"]}]},
+        {"name": "guarded", "app_id": "11111111-2222-4333-8444-555555555555",
+         "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+         "allow": [{"methods": ["GET", "PUT"], "paths": ["/rest/api/2/issue/*", "/rest/api/2/project/*"]}],
+         "deny": [{"methods": ["PUT"], "paths": ["/rest/api/2/issue/*", "/rest/api/2/project/*"], "projects": ["SEC"]}]}
+      ],
+      "public_paths": [{"methods": ["GET", "HEAD"], "paths": ["/status"]},
+                       {"methods": ["*"], "paths": ["/health/**"]}],
+      "clock_skew_seconds": 30
+    }"#;
+
+    fn policy() -> Policy {
+        compile_policy(DOCUMENT.as_bytes(), &|name| {
+            (name == "JIRA_PAT_LEGACY_SYNC").then(|| "Bearer legacy-pat-secret".to_string())
+        })
+        .unwrap()
+    }
+
+    /// A certificate-authenticated application token with both roles.
+    struct Token {
+        tenant: usize,
+        app_id: &'static str,
+        credential_type: Option<&'static str>,
+        roles: Vec<String>,
+        delegated: bool,
+    }
+
+    fn token(app_id: &'static str) -> Token {
+        Token {
+            tenant: 0,
+            app_id,
+            credential_type: Some("2"),
+            roles: vec!["Jira.Read".into(), "Jira.Write".into()],
+            delegated: false,
+        }
+    }
+
+    impl Token {
+        fn decide(
+            &self,
+            policy: &Policy,
+            method: &str,
+            raw_path: &str,
+        ) -> Result<String, PolicyDenial> {
+            let path = canonical_path(raw_path).unwrap();
+            let caller = Caller {
+                tenant: TenantIndex(self.tenant),
+                app_id: self.app_id,
+                credential_type: self.credential_type,
+                roles: &self.roles,
+                delegated: self.delegated,
+            };
+            let target = RequestTarget {
+                method,
+                path: &path,
+            };
+            policy
+                .authorize(&caller, &target)
+                .map(|grant| grant.matched_rule.to_string())
+        }
+    }
+
+    fn public(policy: &Policy, method: &str, raw_path: &str) -> Option<String> {
+        let path = canonical_path(raw_path).unwrap();
+        let target = RequestTarget {
+            method,
+            path: &path,
+        };
+        assert_eq!(
+            policy.is_public(&target),
+            policy.public_rule(&target).is_some()
+        );
+        policy.public_rule(&target).map(str::to_string)
+    }
+
+    #[test]
+    fn issuer_selects_tenant_and_token_version() {
+        let policy = policy();
+        assert_eq!(
+            policy.tenant_by_issuer(&format!("https://sts.windows.net/{TENANT}/")),
+            Some((TenantIndex(0), TokenVersion::V1))
+        );
+        assert_eq!(
+            policy.tenant_by_issuer(&format!(
+                "https://login.microsoftonline.com/{OTHER_TENANT}/v2.0"
+            )),
+            Some((TenantIndex(1), TokenVersion::V2))
+        );
+    }
+
+    #[test]
+    fn issuer_must_match_exactly() {
+        let policy = policy();
+        for iss in [
+            format!("https://sts.windows.net/{TENANT}"),
+            format!("https://sts.windows.net/{}/", TENANT.to_uppercase()),
+            format!("https://login.microsoftonline.com/{TENANT}/v2.0/"),
+            format!("https://login.microsoftonline.com/{TENANT}/"),
+            format!("http://sts.windows.net/{TENANT}/"),
+            "https://sts.windows.net/11111111-2222-4333-8444-555555555555/".to_string(),
+            String::new(),
+        ] {
+            assert_eq!(policy.tenant_by_issuer(&iss), None, "{iss}");
+        }
+    }
+
+    #[test]
+    fn public_paths_match_method_and_path() {
+        let policy = policy();
+        assert_eq!(
+            public(&policy, "GET", "/status"),
+            Some("public_paths[0]".into())
+        );
+        assert_eq!(
+            public(&policy, "HEAD", "/status?x=1"),
+            Some("public_paths[0]".into())
+        );
+        assert_eq!(public(&policy, "POST", "/status"), None);
+        assert_eq!(public(&policy, "get", "/status"), None);
+        assert_eq!(public(&policy, "GET", "/status/x"), None);
+        assert_eq!(public(&policy, "GET", "/Status"), None);
+        assert_eq!(
+            public(&policy, "DELETE", "/health"),
+            Some("public_paths[1]".into())
+        );
+        assert_eq!(
+            public(&policy, "GET", "/health/live"),
+            Some("public_paths[1]".into())
+        );
+        assert_eq!(public(&policy, "GET", "/rest/api/2/search"), None);
+    }
+
+    #[test]
+    fn allowed_call_reports_the_first_matching_rule() {
+        let policy = policy();
+        assert_eq!(
+            token(REPORTING).decide(&policy, "GET", "/rest/api/2/search?jql=project%20%3D%20OPS"),
+            Ok("clients[0].allow[0]".into())
+        );
+        assert_eq!(
+            token(CI).decide(&policy, "GET", "/rest/api/2/issue/OPS-1/comment"),
+            Ok("clients[1].allow[2]".into())
+        );
+        assert_eq!(
+            token(CI).decide(&policy, "POST", "/rest/api/2/issue"),
+            Ok("clients[1].allow[0]".into())
+        );
+    }
+
+    #[test]
+    fn grant_carries_the_client_identity() {
+        let policy = policy();
+        let path = canonical_path("/rest/api/2/myself").unwrap();
+        let roles = Vec::new();
+        let caller = Caller {
+            tenant: TenantIndex(1),
+            app_id: &LEGACY.to_uppercase(),
+            credential_type: Some("1"),
+            roles: &roles,
+            delegated: false,
+        };
+        let target = RequestTarget {
+            method: "PATCH",
+            path: &path,
+        };
+        let grant = policy.authorize(&caller, &target).unwrap();
+        assert_eq!(
+            grant,
+            Grant {
+                client_name: "legacy-sync",
+                app_id: LEGACY,
+                upstream_authorization: Some("Bearer legacy-pat-secret"),
+                matched_rule: "clients[2].allow[0]",
+            }
+        );
+        let debug = format!("{grant:?}");
+        assert!(!debug.contains("legacy-pat-secret"), "{debug}");
+        assert!(
+            debug.contains("upstream_authorization: Some(<redacted>)"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn grant_without_upstream_authorization() {
+        let policy = policy();
+        let path = canonical_path("/rest/api/2/search").unwrap();
+        let roles = Vec::new();
+        let caller = Caller {
+            tenant: TenantIndex(0),
+            app_id: REPORTING,
+            credential_type: Some("2"),
+            roles: &roles,
+            delegated: false,
+        };
+        let grant = policy
+            .authorize(
+                &caller,
+                &RequestTarget {
+                    method: "GET",
+                    path: &path,
+                },
+            )
+            .unwrap();
+        assert_eq!(grant.client_name, "reporting-bot");
+        assert_eq!(grant.upstream_authorization, None);
+    }
+
+    #[test]
+    fn unconfigured_app_id_is_an_unknown_client() {
+        let policy = policy();
+        let stranger = token("99999999-8888-4777-8666-555555555555");
+        assert_eq!(
+            stranger.decide(&policy, "GET", "/rest/api/2/search"),
+            Err(PolicyDenial::UnknownClient)
+        );
+    }
+
+    #[test]
+    fn app_id_that_is_not_a_guid_is_an_unknown_client() {
+        let policy = policy();
+        for app_id in ["", "reporting-bot", "3c5a0b5e6b634b1b9a390f0d2f0c1a01"] {
+            assert_eq!(
+                token(app_id).decide(&policy, "GET", "/rest/api/2/search"),
+                Err(PolicyDenial::UnknownClient)
+            );
+        }
+    }
+
+    #[test]
+    fn same_app_id_in_another_tenant_is_an_unknown_client() {
+        let policy = policy();
+        let mut other_tenant = token(REPORTING);
+        other_tenant.tenant = 1;
+        assert_eq!(
+            other_tenant.decide(&policy, "GET", "/rest/api/2/search"),
+            Err(PolicyDenial::UnknownClient)
+        );
+        let mut legacy_home = token(LEGACY);
+        legacy_home.tenant = 0;
+        assert_eq!(
+            legacy_home.decide(&policy, "GET", "/rest/api/2/search"),
+            Err(PolicyDenial::UnknownClient)
+        );
+    }
+
+    #[test]
+    fn app_id_case_does_not_matter() {
+        let policy = policy();
+        let upper: &'static str = Box::leak(REPORTING.to_uppercase().into_boxed_str());
+        assert_eq!(
+            token(upper).decide(&policy, "GET", "/rest/api/2/search"),
+            Ok("clients[0].allow[0]".into())
+        );
+    }
+
+    #[test]
+    fn delegated_token_is_refused_before_anything_else_about_the_client() {
+        let policy = policy();
+        let mut delegated = token(REPORTING);
+        delegated.delegated = true;
+        delegated.credential_type = Some("0");
+        assert_eq!(
+            delegated.decide(&policy, "GET", "/rest/api/2/search"),
+            Err(PolicyDenial::DelegatedToken)
+        );
+    }
+
+    #[test]
+    fn unknown_client_is_reported_before_delegation() {
+        let policy = policy();
+        let mut delegated = token("99999999-8888-4777-8666-555555555555");
+        delegated.delegated = true;
+        assert_eq!(
+            delegated.decide(&policy, "GET", "/rest/api/2/search"),
+            Err(PolicyDenial::UnknownClient)
+        );
+    }
+
+    #[test]
+    fn only_certificates_are_accepted_by_default() {
+        let policy = policy();
+        let cases = [
+            (Some("2"), Ok("clients[0].allow[0]".to_string())),
+            (Some("1"), Err(PolicyDenial::ClientSecretNotAccepted)),
+            (Some("0"), Err(PolicyDenial::CertificateRequired)),
+            (Some(""), Err(PolicyDenial::CertificateRequired)),
+            (Some("3"), Err(PolicyDenial::CertificateRequired)),
+            (Some("02"), Err(PolicyDenial::CertificateRequired)),
+            (None, Err(PolicyDenial::CertificateRequired)),
+        ];
+        for (credential_type, expected) in cases {
+            let mut caller = token(REPORTING);
+            caller.credential_type = credential_type;
+            assert_eq!(
+                caller.decide(&policy, "GET", "/rest/api/2/search"),
+                expected,
+                "{credential_type:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn client_secret_is_accepted_only_where_allowed() {
+        let policy = policy();
+        let cases = [
+            (Some("1"), Ok("clients[2].allow[0]".to_string())),
+            (Some("2"), Ok("clients[2].allow[0]".to_string())),
+            (Some("0"), Err(PolicyDenial::CertificateRequired)),
+            (None, Err(PolicyDenial::CertificateRequired)),
+        ];
+        for (credential_type, expected) in cases {
+            let mut caller = token(LEGACY);
+            caller.tenant = 1;
+            caller.credential_type = credential_type;
+            assert_eq!(
+                caller.decide(&policy, "GET", "/rest/api/2/search"),
+                expected,
+                "{credential_type:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_required_role_must_be_present() {
+        let policy = policy();
+        let mut caller = token(CI);
+        caller.roles = vec!["Jira.Write".into()];
+        assert_eq!(
+            caller.decide(&policy, "POST", "/rest/api/2/issue"),
+            Err(PolicyDenial::MissingRole)
+        );
+        caller.roles = vec!["jira.write".into(), "Jira.Read".into()];
+        assert_eq!(
+            caller.decide(&policy, "POST", "/rest/api/2/issue"),
+            Err(PolicyDenial::MissingRole)
+        );
+        caller.roles = Vec::new();
+        assert_eq!(
+            caller.decide(&policy, "POST", "/rest/api/2/issue"),
+            Err(PolicyDenial::MissingRole)
+        );
+        caller.roles = vec!["Other".into(), "Jira.Read".into(), "Jira.Write".into()];
+        assert_eq!(
+            caller.decide(&policy, "POST", "/rest/api/2/issue"),
+            Ok("clients[1].allow[0]".into())
+        );
+    }
+
+    #[test]
+    fn missing_role_is_reported_before_the_acl() {
+        let policy = policy();
+        let mut caller = token(CI);
+        caller.roles = Vec::new();
+        assert_eq!(
+            caller.decide(&policy, "DELETE", "/rest/api/2/issue/OPS-1"),
+            Err(PolicyDenial::MissingRole)
+        );
+    }
+
+    /// A one-client policy with the given rule lists, for precedence tests.
+    fn single_client(allow: &str, deny: &str) -> Policy {
+        let document = format!(
+            r#"{{"tenants": [{{"tenant_id": "{TENANT}", "audiences": ["a"], "jwks": {{"cluster": "c"}}}}],
+                "clients": [{{"name": "c", "app_id": "{REPORTING}", "allow": {allow}, "deny": {deny}}}]}}"#
+        );
+        compile_policy(document.as_bytes(), &|_| None).unwrap()
+    }
+
+    #[test]
+    fn deny_wins_over_allow() {
+        let policy = single_client(
+            r#"[{"methods": ["*"], "paths": ["/rest/api/2/**"]}]"#,
+            r#"[{"methods": ["DELETE"], "paths": ["/rest/api/2/issue/**"]}]"#,
+        );
+        for path in [
+            "/rest/api/2/issue",
+            "/rest/api/2/issue/OPS-1",
+            "/rest/api/2/issue/OPS-1/comment/5",
+        ] {
+            assert_eq!(
+                token(REPORTING).decide(&policy, "DELETE", path),
+                Err(PolicyDenial::DeniedByRule),
+                "{path}"
+            );
+        }
+        assert_eq!(
+            token(REPORTING).decide(&policy, "DELETE", "/rest/api/2/project/OPS"),
+            Ok("clients[0].allow[0]".into())
+        );
+        assert_eq!(
+            token(REPORTING).decide(&policy, "GET", "/rest/api/2/issue/OPS-1"),
+            Ok("clients[0].allow[0]".into())
+        );
+    }
+
+    #[test]
+    fn deny_applies_even_where_no_allow_rule_matches() {
+        assert_eq!(
+            token(CI).decide(&policy(), "DELETE", "/rest/api/2/issue/OPS-1"),
+            Err(PolicyDenial::DeniedByRule)
+        );
+    }
+
+    #[test]
+    fn deny_with_projects_applies_to_listed_projects_in_any_case() {
+        let policy = policy();
+        for path in [
+            "/rest/api/2/issue/SEC-1",
+            "/rest/api/2/issue/sec-1",
+            "/rest/api/2/project/SEC",
+            "/rest/api/2/project/Sec",
+        ] {
+            assert_eq!(
+                token(GUARDED).decide(&policy, "PUT", path),
+                Err(PolicyDenial::DeniedByRule),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn deny_with_projects_applies_when_the_project_is_unknown() {
+        let policy = policy();
+        for path in [
+            "/rest/api/2/issue/10001",
+            "/rest/api/2/issue/SEC-007",
+            "/rest/api/2/project/10000",
+        ] {
+            assert_eq!(
+                token(GUARDED).decide(&policy, "PUT", path),
+                Err(PolicyDenial::DeniedByRule),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn deny_with_projects_does_not_apply_to_other_projects() {
+        let policy = policy();
+        assert_eq!(
+            token(GUARDED).decide(&policy, "PUT", "/rest/api/2/issue/OPS-1"),
+            Ok("clients[3].allow[0]".into())
+        );
+        assert_eq!(
+            token(GUARDED).decide(&policy, "GET", "/rest/api/2/issue/SEC-1"),
+            Ok("clients[3].allow[0]".into())
+        );
+    }
+
+    #[test]
+    fn allow_with_projects_needs_a_listed_project() {
+        let policy = policy();
+        assert_eq!(
+            token(CI).decide(&policy, "PUT", "/rest/api/2/issue/OPS-12"),
+            Ok("clients[1].allow[1]".into())
+        );
+        assert_eq!(
+            token(CI).decide(&policy, "PUT", "/rest/api/2/issue/sec-12"),
+            Ok("clients[1].allow[1]".into())
+        );
+        assert_eq!(
+            token(CI).decide(&policy, "PUT", "/rest/api/2/issue/HR-12"),
+            Err(PolicyDenial::ProjectNotAllowed)
+        );
+    }
+
+    #[test]
+    fn allow_with_projects_refuses_an_undeterminable_project() {
+        let policy = policy();
+        assert_eq!(
+            token(CI).decide(&policy, "GET", "/rest/api/2/issue/10001"),
+            Err(PolicyDenial::ProjectNotAllowed)
+        );
+        assert_eq!(
+            token(CI).decide(&policy, "PUT", "/rest/api/2/issue/OPS-012"),
+            Err(PolicyDenial::ProjectNotAllowed)
+        );
+    }
+
+    #[test]
+    fn method_not_listed_for_a_matching_path() {
+        let policy = policy();
+        assert_eq!(
+            token(REPORTING).decide(&policy, "POST", "/rest/api/2/search"),
+            Err(PolicyDenial::MethodNotAllowed)
+        );
+        assert_eq!(
+            token(REPORTING).decide(&policy, "get", "/rest/api/2/search"),
+            Err(PolicyDenial::MethodNotAllowed)
+        );
+        assert_eq!(
+            token(CI).decide(&policy, "GET", "/rest/api/2/issue"),
+            Err(PolicyDenial::MethodNotAllowed)
+        );
+    }
+
+    #[test]
+    fn path_not_matched_by_any_rule() {
+        let policy = policy();
+        for path in [
+            "/rest/api/2/myself",
+            "/rest/api/latest/search",
+            "/rest/api/2/issue/OPS-1/comment",
+            "/",
+        ] {
+            assert_eq!(
+                token(REPORTING).decide(&policy, "GET", path),
+                Err(PolicyDenial::PathNotAllowed),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn project_mismatch_is_more_specific_than_method_mismatch() {
+        let method_rule = r#"{"methods": ["POST"], "paths": ["/rest/api/2/issue/*"]}"#;
+        let project_rule =
+            r#"{"methods": ["PUT"], "paths": ["/rest/api/2/issue/*"], "projects": ["OPS"]}"#;
+        for allow in [
+            format!("[{method_rule}, {project_rule}]"),
+            format!("[{project_rule}, {method_rule}]"),
+        ] {
+            let policy = single_client(&allow, "[]");
+            assert_eq!(
+                token(REPORTING).decide(&policy, "PUT", "/rest/api/2/issue/HR-1"),
+                Err(PolicyDenial::ProjectNotAllowed),
+                "{allow}"
+            );
+            assert_eq!(
+                token(REPORTING).decide(&policy, "GET", "/rest/api/2/issue/HR-1"),
+                Err(PolicyDenial::MethodNotAllowed),
+                "{allow}"
+            );
+        }
+    }
+
+    #[test]
+    fn method_mismatch_is_more_specific_than_path_mismatch() {
+        let policy = single_client(
+            r#"[{"methods": ["GET"], "paths": ["/rest/api/2/search"]},
+                {"methods": ["POST"], "paths": ["/rest/api/2/issue"]}]"#,
+            "[]",
+        );
+        assert_eq!(
+            token(REPORTING).decide(&policy, "GET", "/rest/api/2/issue"),
+            Err(PolicyDenial::MethodNotAllowed)
+        );
+        assert_eq!(
+            token(REPORTING).decide(&policy, "GET", "/rest/api/2/myself"),
+            Err(PolicyDenial::PathNotAllowed)
+        );
+    }
+
+    #[test]
+    fn later_rule_can_allow_what_an_earlier_rule_refused_on_project() {
+        let document = DOCUMENT.replace(
+            r#"{"methods": ["GET"], "paths": ["/rest/api/2/issue/*/comment"]}"#,
+            r#"{"methods": ["GET"], "paths": ["/rest/api/2/issue/*"]}"#,
+        );
+        let policy = compile_policy(document.as_bytes(), &|_| Some("x".into())).unwrap();
+        assert_eq!(
+            token(CI).decide(&policy, "GET", "/rest/api/2/issue/HR-1"),
+            Ok("clients[1].allow[2]".into())
+        );
+        assert_eq!(
+            token(CI).decide(&policy, "PUT", "/rest/api/2/issue/HR-1"),
+            Err(PolicyDenial::ProjectNotAllowed)
+        );
+    }
+
+    #[test]
+    fn latest_alias_is_not_rewritten() {
+        let policy = policy();
+        assert_eq!(
+            token(REPORTING).decide(&policy, "GET", "/rest/api/latest/issue/OPS-1"),
+            Err(PolicyDenial::PathNotAllowed)
+        );
+    }
+
+    #[test]
+    fn denial_descriptions_and_codes() {
+        let table = [
+            (
+                PolicyDenial::UnknownClient,
+                "unknown_client",
+                "client is not registered for this gateway",
+            ),
+            (
+                PolicyDenial::DelegatedToken,
+                "delegated_token",
+                "delegated (user) tokens are not accepted",
+            ),
+            (
+                PolicyDenial::CertificateRequired,
+                "certificate_required",
+                "client must authenticate to Entra ID with a certificate",
+            ),
+            (
+                PolicyDenial::ClientSecretNotAccepted,
+                "client_secret_not_accepted",
+                "client secret credentials are not accepted for this client",
+            ),
+            (
+                PolicyDenial::MissingRole,
+                "missing_role",
+                "token lacks a required app role",
+            ),
+            (
+                PolicyDenial::DeniedByRule,
+                "denied_by_rule",
+                "request denied by policy",
+            ),
+            (
+                PolicyDenial::MethodNotAllowed,
+                "method_not_allowed",
+                "method not allowed for this client",
+            ),
+            (
+                PolicyDenial::PathNotAllowed,
+                "path_not_allowed",
+                "path not allowed for this client",
+            ),
+            (
+                PolicyDenial::ProjectNotAllowed,
+                "project_not_allowed",
+                "project not allowed for this client",
+            ),
+        ];
+        for (denial, code, description) in table {
+            assert_eq!(denial.code(), code);
+            assert_eq!(denial.description(), description);
+        }
+    }
+
+    #[test]
+    fn clients_are_listed_in_configuration_order() {
+        let policy = policy();
+        let names: Vec<&str> = policy.clients().iter().map(Client::name).collect();
+        assert_eq!(
+            names,
+            ["reporting-bot", "ci-pipeline", "legacy-sync", "guarded"]
+        );
+        assert_eq!(policy.clients()[2].tenant(), TenantIndex(1));
+        assert_eq!(policy.clients()[2].app_id(), Guid::parse(LEGACY).unwrap());
+        assert!(policy.clients()[2].has_upstream_authorization());
+        assert_eq!(policy.clock_skew_seconds(), 30);
     }
 }

@@ -27,9 +27,9 @@ pub fn bearer_token<'a>(authorization: &[&'a str]) -> Result<&'a str, Denial> {
     let token = rest.trim_start_matches(' ');
     // b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
     let valid = !token.is_empty()
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'='));
+        && token.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
+        });
     if !valid {
         return Err(Denial::Token(TokenError::MalformedBearer));
     }
@@ -53,7 +53,10 @@ mod tests {
 
     #[test]
     fn other_scheme_is_a_missing_bearer_token() {
-        assert_eq!(bearer_token(&["Basic dXNlcjpwYXNz"]), Err(Denial::MissingToken));
+        assert_eq!(
+            bearer_token(&["Basic dXNlcjpwYXNz"]),
+            Err(Denial::MissingToken)
+        );
     }
 
     #[test]
@@ -66,9 +69,21 @@ mod tests {
 
     #[test]
     fn empty_or_spaced_token_is_malformed() {
-        assert_eq!(bearer_token(&["Bearer"]), Err(Denial::Token(TokenError::MalformedBearer)));
-        assert_eq!(bearer_token(&["Bearer   "]), Err(Denial::Token(TokenError::MalformedBearer)));
-        assert_eq!(bearer_token(&["Bearer a.b c"]), Err(Denial::Token(TokenError::MalformedBearer)));
-        assert_eq!(bearer_token(&["Bearer a.b.c,x"]), Err(Denial::Token(TokenError::MalformedBearer)));
+        assert_eq!(
+            bearer_token(&["Bearer"]),
+            Err(Denial::Token(TokenError::MalformedBearer))
+        );
+        assert_eq!(
+            bearer_token(&["Bearer   "]),
+            Err(Denial::Token(TokenError::MalformedBearer))
+        );
+        assert_eq!(
+            bearer_token(&["Bearer a.b c"]),
+            Err(Denial::Token(TokenError::MalformedBearer))
+        );
+        assert_eq!(
+            bearer_token(&["Bearer a.b.c,x"]),
+            Err(Denial::Token(TokenError::MalformedBearer))
+        );
     }
 }

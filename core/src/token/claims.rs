@@ -119,7 +119,14 @@ mod tests {
     #[test]
     fn time_claims_of_the_wrong_type_are_malformed() {
         for claim in ["exp", "nbf", "iat"] {
-            for value in ["\"1700000000\"", "1700000000.5", "null", "true", "[1]", "{}"] {
+            for value in [
+                "\"1700000000\"",
+                "1700000000.5",
+                "null",
+                "true",
+                "[1]",
+                "{}",
+            ] {
                 let json = format!("{{\"{claim}\":{value}}}");
                 assert_eq!(
                     EntraClaims::parse(json.as_bytes()).unwrap_err(),
@@ -161,7 +168,11 @@ mod tests {
     #[test]
     fn non_object_payload_is_malformed() {
         for p in ["[]", "1", "\"x\"", "null", "not json", ""] {
-            assert_eq!(EntraClaims::parse(p.as_bytes()).unwrap_err(), TokenError::MalformedClaims, "{p}");
+            assert_eq!(
+                EntraClaims::parse(p.as_bytes()).unwrap_err(),
+                TokenError::MalformedClaims,
+                "{p}"
+            );
         }
     }
 
@@ -173,8 +184,12 @@ mod tests {
 
     #[test]
     fn scp_or_user_idtyp_marks_a_delegated_token() {
-        assert!(EntraClaims::parse(br#"{"scp":"read"}"#).unwrap().is_delegated());
-        assert!(EntraClaims::parse(br#"{"idtyp":"user"}"#).unwrap().is_delegated());
+        assert!(EntraClaims::parse(br#"{"scp":"read"}"#)
+            .unwrap()
+            .is_delegated());
+        assert!(EntraClaims::parse(br#"{"idtyp":"user"}"#)
+            .unwrap()
+            .is_delegated());
         assert!(!EntraClaims::parse(br#"{}"#).unwrap().is_delegated());
     }
 }

@@ -132,7 +132,11 @@ mod tests {
             format!("{h}.{h}.{h}.{h}.{h}"),
             h.clone(),
         ] {
-            assert_eq!(UntrustedToken::parse(&t).unwrap_err(), TokenError::NotCompactJws, "{t}");
+            assert_eq!(
+                UntrustedToken::parse(&t).unwrap_err(),
+                TokenError::NotCompactJws,
+                "{t}"
+            );
         }
     }
 
@@ -142,7 +146,10 @@ mod tests {
         let padded = base64::engine::general_purpose::URL_SAFE.encode(r#"{"alg":"RS256","x":12}"#);
         assert!(padded.ends_with('='));
         let t = format!("{padded}.{}.c2ln", b64("{}"));
-        assert_eq!(UntrustedToken::parse(&t).unwrap_err(), TokenError::BadEncoding);
+        assert_eq!(
+            UntrustedToken::parse(&t).unwrap_err(),
+            TokenError::BadEncoding
+        );
     }
 
     #[test]
@@ -164,16 +171,26 @@ mod tests {
     fn non_object_or_non_json_header_is_malformed() {
         for h in ["[]", "\"RS256\"", "not json", "{\"alg\":5}", "{}", "null"] {
             let t = token(h, "{}", "c2ln");
-            assert_eq!(UntrustedToken::parse(&t).unwrap_err(), TokenError::MalformedHeader, "{h}");
+            assert_eq!(
+                UntrustedToken::parse(&t).unwrap_err(),
+                TokenError::MalformedHeader,
+                "{h}"
+            );
         }
     }
 
     #[test]
     fn duplicate_header_members_are_refused() {
         let t = token(r#"{"alg":"none","alg":"RS256"}"#, "{}", "c2ln");
-        assert_eq!(UntrustedToken::parse(&t).unwrap_err(), TokenError::MalformedHeader);
+        assert_eq!(
+            UntrustedToken::parse(&t).unwrap_err(),
+            TokenError::MalformedHeader
+        );
         let t = token(r#"{"alg":"RS256","kid":"a","kid":"b"}"#, "{}", "c2ln");
-        assert_eq!(UntrustedToken::parse(&t).unwrap_err(), TokenError::MalformedHeader);
+        assert_eq!(
+            UntrustedToken::parse(&t).unwrap_err(),
+            TokenError::MalformedHeader
+        );
     }
 
     #[test]
@@ -184,14 +201,24 @@ mod tests {
 
     #[test]
     fn empty_segments_are_bad_encoding() {
-        assert_eq!(UntrustedToken::parse("..").unwrap_err(), TokenError::BadEncoding);
+        assert_eq!(
+            UntrustedToken::parse("..").unwrap_err(),
+            TokenError::BadEncoding
+        );
         let t = format!("{}.{}.", b64(r#"{"alg":"RS256"}"#), b64("{}"));
-        assert_eq!(UntrustedToken::parse(&t).unwrap().signature().unwrap_err(), TokenError::BadEncoding);
+        assert_eq!(
+            UntrustedToken::parse(&t).unwrap().signature().unwrap_err(),
+            TokenError::BadEncoding
+        );
     }
 
     #[test]
     fn crit_and_nonce_are_noticed() {
-        let t = token(r#"{"alg":"RS256","crit":["exp"],"nonce":"x"}"#, "{}", "c2ln");
+        let t = token(
+            r#"{"alg":"RS256","crit":["exp"],"nonce":"x"}"#,
+            "{}",
+            "c2ln",
+        );
         let parsed = UntrustedToken::parse(&t).unwrap();
         assert!(parsed.header.has_crit());
         assert!(parsed.header.has_nonce());

@@ -39,7 +39,10 @@ impl VerifiedToken {
     fn client_claims(&self) -> (Option<&str>, Option<&str>) {
         match self.version {
             TokenVersion::V2 => (self.claims.azp.as_deref(), self.claims.azpacr.as_deref()),
-            TokenVersion::V1 => (self.claims.appid.as_deref(), self.claims.appidacr.as_deref()),
+            TokenVersion::V1 => (
+                self.claims.appid.as_deref(),
+                self.claims.appidacr.as_deref(),
+            ),
         }
     }
 }
@@ -225,7 +228,10 @@ mod tests {
     #[test]
     fn expired_token_outside_leeway_is_rejected() {
         let c = with(v2_claims(), "exp", json!(NOW - 61));
-        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::Expired);
+        assert_eq!(
+            rejected(&sign(&key("a"), &header("key-a"), &c)),
+            TokenError::Expired
+        );
     }
 
     #[test]
@@ -237,7 +243,10 @@ mod tests {
     #[test]
     fn not_yet_valid_token_outside_leeway_is_rejected() {
         let c = with(v2_claims(), "nbf", json!(NOW + 61));
-        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::NotYetValid);
+        assert_eq!(
+            rejected(&sign(&key("a"), &header("key-a"), &c)),
+            TokenError::NotYetValid
+        );
         let c = with(v2_claims(), "nbf", json!(NOW + 60));
         assert!(verify(&sign(&key("a"), &header("key-a"), &c)).is_ok());
     }
@@ -245,13 +254,19 @@ mod tests {
     #[test]
     fn token_issued_in_the_future_is_rejected() {
         let c = with(v2_claims(), "iat", json!(NOW + 3600));
-        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::IssuedInFuture);
+        assert_eq!(
+            rejected(&sign(&key("a"), &header("key-a"), &c)),
+            TokenError::IssuedInFuture
+        );
     }
 
     #[test]
     fn missing_exp_is_rejected() {
         let c = without(v2_claims(), "exp");
-        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::MissingExpiry);
+        assert_eq!(
+            rejected(&sign(&key("a"), &header("key-a"), &c)),
+            TokenError::MissingExpiry
+        );
     }
 
     #[test]
@@ -268,7 +283,10 @@ mod tests {
 
     #[test]
     fn every_algorithm_but_rs256_is_rejected() {
-        for alg in ["none", "None", "NONE", "nOnE", "HS256", "HS384", "HS512", "ES256", "PS256", "RS384", "RS512", "rs256", ""] {
+        for alg in [
+            "none", "None", "NONE", "nOnE", "HS256", "HS384", "HS512", "ES256", "PS256", "RS384",
+            "RS512", "rs256", "",
+        ] {
             let h = json!({"alg": alg, "kid": "key-a"});
             assert_eq!(
                 rejected(&sign(&key("a"), &h, &v2_claims())),
@@ -283,14 +301,22 @@ mod tests {
         // The classic key-confusion attack: the header says HS256 and the "secret" is the RSA
         // public key. The verifier never lets the header pick the algorithm.
         let h = json!({"alg": "HS256", "kid": "key-a"});
-        let t = format!("{}.{}.{}", b64(h.to_string()), b64(v2_claims().to_string()), b64([0u8; 32]));
+        let t = format!(
+            "{}.{}.{}",
+            b64(h.to_string()),
+            b64(v2_claims().to_string()),
+            b64([0u8; 32])
+        );
         assert_eq!(rejected(&t), TokenError::UnsupportedAlgorithm);
     }
 
     #[test]
     fn crit_header_is_rejected() {
         let h = json!({"alg": "RS256", "kid": "key-a", "crit": ["exp"]});
-        assert_eq!(rejected(&sign(&key("a"), &h, &v2_claims())), TokenError::CriticalHeader);
+        assert_eq!(
+            rejected(&sign(&key("a"), &h, &v2_claims())),
+            TokenError::CriticalHeader
+        );
     }
 
     #[test]
@@ -298,7 +324,10 @@ mod tests {
         let attacker = key("attacker");
         let h = json!({"alg": "RS256", "kid": "key-a", "jwk": jwk("key-a", &attacker),
                        "jku": "https://evil.example/keys", "x5u": "https://evil.example/cert"});
-        assert_eq!(rejected(&sign(&attacker, &h, &v2_claims())), TokenError::BadSignature);
+        assert_eq!(
+            rejected(&sign(&attacker, &h, &v2_claims())),
+            TokenError::BadSignature
+        );
     }
 
     #[test]
@@ -322,7 +351,10 @@ mod tests {
     #[test]
     fn missing_kid_and_x5t_is_rejected() {
         let h = json!({"alg": "RS256"});
-        assert_eq!(rejected(&sign(&key("a"), &h, &v2_claims())), TokenError::MissingKeyId);
+        assert_eq!(
+            rejected(&sign(&key("a"), &h, &v2_claims())),
+            TokenError::MissingKeyId
+        );
     }
 
     #[test]
@@ -331,22 +363,34 @@ mod tests {
         let (input, sig) = t.rsplit_once('.').unwrap();
         let mut raw = URL_SAFE_NO_PAD_DECODE(sig);
         raw[17] ^= 0x01;
-        assert_eq!(rejected(&format!("{input}.{}", b64(&raw))), TokenError::BadSignature);
+        assert_eq!(
+            rejected(&format!("{input}.{}", b64(&raw))),
+            TokenError::BadSignature
+        );
         let raw = URL_SAFE_NO_PAD_DECODE(sig);
-        assert_eq!(rejected(&format!("{input}.{}", b64(&raw[..255]))), TokenError::BadSignature);
+        assert_eq!(
+            rejected(&format!("{input}.{}", b64(&raw[..255]))),
+            TokenError::BadSignature
+        );
         assert_eq!(rejected(&format!("{input}.")), TokenError::BadEncoding);
     }
 
     #[allow(non_snake_case)]
     fn URL_SAFE_NO_PAD_DECODE(s: &str) -> Vec<u8> {
         use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).unwrap()
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s)
+            .unwrap()
     }
 
     #[test]
     fn swapped_payload_under_a_valid_signature_is_rejected() {
         let good = sign(&key("a"), &header("key-a"), &v2_claims());
-        let other = with(v2_claims(), "azp", json!("8d1e7c62-2f4b-4d57-8a0e-7c0a55a1b202"));
+        let other = with(
+            v2_claims(),
+            "azp",
+            json!("8d1e7c62-2f4b-4d57-8a0e-7c0a55a1b202"),
+        );
         let parts: Vec<&str> = good.split('.').collect();
         let forged = format!("{}.{}.{}", parts[0], b64(other.to_string()), parts[2]);
         assert_eq!(rejected(&forged), TokenError::BadSignature);
@@ -364,20 +408,36 @@ mod tests {
             json!("https://evil.example/"),
         ] {
             let c = with(v2_claims(), "iss", iss.clone());
-            assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::UntrustedIssuer, "{iss}");
+            assert_eq!(
+                rejected(&sign(&key("a"), &header("key-a"), &c)),
+                TokenError::UntrustedIssuer,
+                "{iss}"
+            );
         }
         let c = without(v2_claims(), "iss");
-        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::MissingIssuer);
+        assert_eq!(
+            rejected(&sign(&key("a"), &header("key-a"), &c)),
+            TokenError::MissingIssuer
+        );
         let c = with(v2_claims(), "iss", json!(["a"]));
-        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::MalformedClaims);
+        assert_eq!(
+            rejected(&sign(&key("a"), &header("key-a"), &c)),
+            TokenError::MalformedClaims
+        );
     }
 
     #[test]
     fn tid_must_equal_the_issuers_tenant() {
         let c = with(v2_claims(), "tid", json!(OTHER_TENANT));
-        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::TenantMismatch);
+        assert_eq!(
+            rejected(&sign(&key("a"), &header("key-a"), &c)),
+            TokenError::TenantMismatch
+        );
         let c = without(v2_claims(), "tid");
-        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::TenantMismatch);
+        assert_eq!(
+            rejected(&sign(&key("a"), &header("key-a"), &c)),
+            TokenError::TenantMismatch
+        );
     }
 
     #[test]
@@ -385,50 +445,90 @@ mod tests {
         // Microsoft signs many tenants' tokens with the same keys: a token of tenant 1 verifies
         // with the shared key, and is then that tenant's token, never tenant 0's.
         let mut c = v2_claims();
-        c["iss"] = json!(format!("https://login.microsoftonline.com/{OTHER_TENANT}/v2.0"));
+        c["iss"] = json!(format!(
+            "https://login.microsoftonline.com/{OTHER_TENANT}/v2.0"
+        ));
         c["tid"] = json!(OTHER_TENANT);
         c["aud"] = json!("api://jira-gateway");
         let t = verify(&sign(&key("a"), &header("shared-a"), &c)).unwrap();
         assert_eq!(t.tenant, TenantIndex(1));
         // The same token naming tenant 0's issuer but tenant 1's tid is refused.
         c["iss"] = json!(format!("https://login.microsoftonline.com/{TENANT}/v2.0"));
-        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::TenantMismatch);
+        assert_eq!(
+            rejected(&sign(&key("a"), &header("key-a"), &c)),
+            TokenError::TenantMismatch
+        );
     }
 
     #[test]
     fn audience_must_be_configured() {
-        for aud in [json!("api://other"), json!(["api://other", "x"]), json!([]), Value::Null] {
+        for aud in [
+            json!("api://other"),
+            json!(["api://other", "x"]),
+            json!([]),
+            Value::Null,
+        ] {
             let c = with(v2_claims(), "aud", aud.clone());
-            assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::WrongAudience, "{aud}");
+            assert_eq!(
+                rejected(&sign(&key("a"), &header("key-a"), &c)),
+                TokenError::WrongAudience,
+                "{aud}"
+            );
         }
-        let c = with(v2_claims(), "aud", json!(["api://other", "api://jira-gateway"]));
+        let c = with(
+            v2_claims(),
+            "aud",
+            json!(["api://other", "api://jira-gateway"]),
+        );
         assert!(verify(&sign(&key("a"), &header("key-a"), &c)).is_ok());
     }
 
     #[test]
     fn graph_tokens_are_refused_with_a_reason_saying_so() {
         let c = with(v2_claims(), "aud", json!(GRAPH_APP_ID));
-        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::GraphToken);
+        assert_eq!(
+            rejected(&sign(&key("a"), &header("key-a"), &c)),
+            TokenError::GraphToken
+        );
         let c = with(v2_claims(), "aud", json!("https://graph.microsoft.com/"));
-        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::GraphToken);
+        assert_eq!(
+            rejected(&sign(&key("a"), &header("key-a"), &c)),
+            TokenError::GraphToken
+        );
         let h = json!({"alg": "RS256", "kid": "key-a", "nonce": "abc"});
-        assert_eq!(rejected(&sign(&key("a"), &h, &v2_claims())), TokenError::GraphToken);
+        assert_eq!(
+            rejected(&sign(&key("a"), &h, &v2_claims())),
+            TokenError::GraphToken
+        );
     }
 
     #[test]
     fn client_id_claim_must_match_the_version() {
         let c = without(v2_claims(), "azp");
-        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::MissingClientId);
+        assert_eq!(
+            rejected(&sign(&key("a"), &header("key-a"), &c)),
+            TokenError::MissingClientId
+        );
         let c = without(v1_claims(), "appid");
-        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::MissingClientId);
+        assert_eq!(
+            rejected(&sign(&key("a"), &header("key-a"), &c)),
+            TokenError::MissingClientId
+        );
         let c = with(v2_claims(), "ver", json!("1.0"));
-        assert_eq!(rejected(&sign(&key("a"), &header("key-a"), &c)), TokenError::VersionMismatch);
+        assert_eq!(
+            rejected(&sign(&key("a"), &header("key-a"), &c)),
+            TokenError::VersionMismatch
+        );
     }
 
     #[test]
     fn duplicate_claims_under_a_valid_signature_are_rejected() {
         let claims = v2_claims().to_string();
-        let dup = format!("{},\"exp\":{}}}", claims.trim_end_matches('}'), NOW + 999_999);
+        let dup = format!(
+            "{},\"exp\":{}}}",
+            claims.trim_end_matches('}'),
+            NOW + 999_999
+        );
         let t = sign_raw(&key("a"), &header("key-a").to_string(), &dup);
         assert_eq!(rejected(&t), TokenError::MalformedClaims);
     }

@@ -1,0 +1,184 @@
+"""The end-to-end table: each row is one request through the built filter in a real Envoy,
+with the status it must get, whether Jira may see it, and the reason the body must name.
+
+Envoy runs the shipped envoy.yaml with Envoy's *default* path handling, so every path trick
+reaches the filter raw. Tokens come from the Entra ID emulator: through the real certificate
+client-credentials flow where a client would get them that way, and crafted through the
+emulator's signing endpoint for the attacks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pytest
+
+import stack as s
+
+V2_ISS = f"https://login.microsoftonline.com/{s.TENANT}/v2.0"
+UNCONFIGURED_TENANT = "11111111-2222-4333-8444-555555555555"
+
+
+@dataclass
+class Case:
+    id: str
+    method: str
+    path: str
+    auth: Callable | None  # (tokens, emulator) -> list of header pairs
+    status: int
+    reaches_jira: bool
+    reason: str = ""
+    client: str | None = None  # expected x-jira-client at Jira
+    extra_headers: list = field(default_factory=list)
+    upstream_authorization: str | None = None
+
+
+def bearer(make):
+    return lambda t, e: [("authorization", f"Bearer {make(t, e)}")]
+
+
+def flow(client, api=s.API_URI, tenant=s.TENANT, secret=None):
+    return bearer(lambda t, e: t.flow(client, api, tenant, secret))
+
+
+def crafted(client="reporting-bot", api=s.API_URI, **kw):
+    return bearer(lambda t, e: e.token(client, api, **kw))
+
+
+def signed(header, claims_fn, **kw):
+    return bearer(lambda t, e: e.sign(header, claims_fn(t, e), **kw))
+
+
+def valid_claims(t, e):
+    """The claims of a genuine v2 token, for re-signing with changes."""
+    return e.control("token", {"tenant_id": s.TENANT, "client_id": s.CLIENTS["reporting-bot"],
+                               "api": s.API_URI})["claims"]
+
+
+def changed(**changes):
+    def fn(t, e):
+        c = valid_claims(t, e)
+        for k, v in changes.items():
+            if v is _REMOVE:
+                c.pop(k, None)
+            else:
+                c[k] = v
+        return c
+    return fn
+
+
+_REMOVE = object()
+
+CASES = [
+    # --- accepted
+    Case("v2-token-by-certificate", "GET", "/rest/api/2/myself", flow("reporting-bot"), 200, True,
+         client="reporting-bot"),
+    Case("v1-token-by-certificate", "GET", "/rest/api/2/search?jql=project%20%3D%20OPS",
+         flow("reporting-bot", s.LEGACY_API_URI), 200, True, client="reporting-bot"),
+    Case("public-path-without-token", "GET", "/status", None, 200, True),
+    Case("caller-identity-headers-are-replaced", "GET", "/rest/api/2/myself", flow("reporting-bot"),
+         200, True, client="reporting-bot",
+         extra_headers=[("x-jira-client", "admin"), ("x-jira-client-id", "forged")]),
+    # --- 401: no token
+    Case("no-token", "GET", "/rest/api/2/myself", None, 401, False, "bearer token is required"),
+    Case("basic-auth-is-no-bearer-token", "GET", "/rest/api/2/myself",
+         lambda t, e: [("authorization", "Basic cmVwb3J0aW5nLWJvdDpzZWNyZXQ=")], 401, False,
+         "bearer token is required"),
+    Case("token-in-query-is-ignored", "GET", "/rest/api/2/myself?access_token=x.y.z", None, 401, False,
+         "bearer token is required"),
+    Case("token-in-cookie-is-ignored", "GET", "/rest/api/2/myself",
+         lambda t, e: [("cookie", f"access_token={t.flow('reporting-bot')}")], 401, False,
+         "bearer token is required"),
+    # --- 401: invalid token
+    Case("authorization-repeated", "GET", "/rest/api/2/myself",
+         lambda t, e: [("authorization", f"Bearer {t.flow('reporting-bot')}")] * 2, 401, False,
+         "more than one Authorization header"),
+    Case("expired", "GET", "/rest/api/2/myself",
+         crafted(overrides={"exp": 1_600_000_000, "iat": 1_599_990_000, "nbf": 1_599_990_000}),
+         401, False, "token is expired"),
+    Case("not-yet-valid", "GET", "/rest/api/2/myself",
+         crafted(overrides={"nbf": 4_000_000_000, "exp": 4_000_003_600}), 401, False,
+         "token is not yet valid"),
+    Case("missing-exp", "GET", "/rest/api/2/myself", crafted(remove=["exp"]), 401, False,
+         "token has no expiry"),
+    Case("exp-as-string", "GET", "/rest/api/2/myself", crafted(overrides={"exp": "4000000000"}),
+         401, False, "token claims are malformed"),
+    Case("wrong-audience", "GET", "/rest/api/2/myself", crafted(overrides={"aud": "api://other"}),
+         401, False, "token audience is not accepted"),
+    Case("untrusted-issuer", "GET", "/rest/api/2/myself",
+         crafted(overrides={"iss": f"https://login.microsoftonline.com/{UNCONFIGURED_TENANT}/v2.0",
+                            "tid": UNCONFIGURED_TENANT}), 401, False, "token issuer is not trusted"),
+    Case("tid-does-not-match-issuer", "GET", "/rest/api/2/myself",
+         crafted(overrides={"tid": s.OTHER_TENANT}), 401, False, "token tenant does not match"),
+    Case("unknown-kid", "GET", "/rest/api/2/myself",
+         signed({"alg": "RS256", "kid": "no-such-key"}, valid_claims), 401, False,
+         "unknown key"),
+    Case("known-kid-attacker-signature", "GET", "/rest/api/2/myself",
+         lambda t, e: [("authorization", "Bearer " + e.sign(
+             {"alg": "RS256", "kid": _active_kid(e)}, valid_claims(t, e), key="attacker",
+             raw_header=True))],
+         401, False, "token signature is invalid"),
+    Case("alg-none", "GET", "/rest/api/2/myself",
+         lambda t, e: [("authorization", "Bearer " + e.sign(
+             {"alg": "none", "kid": _active_kid(e)}, valid_claims(t, e), raw_header=True,
+             signature="none"))], 401, False, "algorithm is not RS256"),
+    Case("two-segments", "GET", "/rest/api/2/myself",
+         bearer(lambda t, e: ".".join(t.flow("reporting-bot").split(".")[:2])), 401, False,
+         "not a compact JWS"),
+    Case("graph-token", "GET", "/rest/api/2/myself",
+         crafted(overrides={"aud": "00000003-0000-0000-c000-000000000000"},
+                 header_overrides={"nonce": "AbCdEf"}), 401, False, "Microsoft Graph"),
+    # --- 403: policy
+    Case("unknown-client", "GET", "/rest/api/2/myself", flow("intruder"), 403, False,
+         "client is not registered"),
+]
+
+
+def _active_kid(e) -> str:
+    return s.http_json("GET", f"{e.url}/_emulator/keys?tenant_id={s.TENANT}")["active"]
+
+
+def send(envoy, case: Case, tokens, emulator):
+    headers = list(case.extra_headers)
+    if case.auth is not None:
+        headers += case.auth(tokens, emulator)
+    return s.raw_request(envoy.port, case.method, case.path, headers)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_request(case: Case, envoy, jira, tokens, emulator):
+    jira.reset()
+    status, headers, body = send(envoy, case, tokens, emulator)
+    seen = jira.requests()
+    assert status == case.status, body
+    if case.reaches_jira:
+        assert len(seen) == 1, "Jira must see the request exactly once"
+        got = dict((n, v) for n, v in seen[0]["headers"])
+        names = [n for n, _ in seen[0]["headers"]]
+        if case.upstream_authorization is None:
+            assert "authorization" not in names, "the Entra token must not reach Jira"
+        else:
+            assert got["authorization"] == case.upstream_authorization
+        if case.client:
+            assert got["x-jira-client"] == case.client
+            assert got["x-jira-client-id"] == s.CLIENTS[case.client]
+            assert names.count("x-jira-client") == 1 and names.count("x-jira-client-id") == 1
+        else:
+            assert "x-jira-client" not in names
+    else:
+        assert seen == [], "a refused request must never reach Jira"
+        err = json.loads(body)
+        assert err["errors"] == {}
+        assert case.reason in err["errorMessages"][0]
+        assert headers["content-type"].startswith("application/json")
+    if status == 401:
+        challenge = headers["www-authenticate"]
+        assert challenge.startswith('Bearer realm="jira"')
+        if case.id in ("no-token", "basic-auth-is-no-bearer-token", "token-in-query-is-ignored",
+                       "token-in-cookie-is-ignored"):
+            assert challenge == 'Bearer realm="jira"'
+        else:
+            assert 'error="invalid_' in challenge and case.reason in challenge
+        assert "eyJ" not in body.decode() and "eyJ" not in challenge, "the token is never echoed"
