@@ -93,6 +93,6 @@ pub fn deny(denial: &Denial, retry_after: u64) {
         headers,
         Some(reply.body.as_bytes()),
     ) {
-        log::error!("jira-entra-guard: could not send local reply: {status:?}");
+        log::error!("could not send local reply: {status:?}");
     }
 }

@@ -102,7 +102,7 @@ impl GuardRoot {
                         .keys
                         .fetch_failed(tenant, now, jitter());
                     log::warn!(
-                        "jira-entra-guard: key set fetch for tenant {} not dispatched (cluster {:?}: {status:?}); next attempt in {}s",
+                        "key set fetch for tenant {} not dispatched (cluster {:?}: {status:?}); next attempt in {}s",
                         t.tenant_id,
                         t.jwks.cluster,
                         next.saturating_sub(now)
@@ -208,7 +208,7 @@ impl Context for GuardRoot {
                     .keys
                     .fetch_succeeded(tenant, set, now);
                 log::info!(
-                    "jira-entra-guard: key set for tenant {tenant_id}: {usable} usable keys, {skipped} skipped; next refresh in {}s",
+                    "key set for tenant {tenant_id}: {usable} usable keys, {skipped} skipped; next refresh in {}s",
                     next.saturating_sub(now)
                 );
             }
@@ -218,7 +218,7 @@ impl Context for GuardRoot {
                 let kept = shared.keys.usable_keys(tenant);
                 drop(shared);
                 log::warn!(
-                    "jira-entra-guard: key set fetch for tenant {tenant_id} failed: {why}; keeping {kept} usable keys; next attempt in {}s",
+                    "key set fetch for tenant {tenant_id} failed: {why}; keeping {kept} usable keys; next attempt in {}s",
                     next.saturating_sub(now)
                 );
             }
@@ -234,7 +234,7 @@ impl RootContext for GuardRoot {
         let policy = match compile_policy(&config, &env) {
             Ok(policy) => policy,
             Err(e) => {
-                log::error!("jira-entra-guard: configuration refused: {e}");
+                log::error!("configuration refused: {e}");
                 return false;
             }
         };
@@ -246,7 +246,7 @@ impl RootContext for GuardRoot {
             shared.policy = Some(Rc::new(policy));
         }
         if let Err(status) = hostcalls::set_tick_period(TICK) {
-            log::error!("jira-entra-guard: cannot set tick period: {status:?}");
+            log::error!("cannot set tick period: {status:?}");
             return false;
         }
         self.fetch_due();

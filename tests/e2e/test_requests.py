@@ -33,6 +33,8 @@ class Case:
     client: str | None = None  # expected x-jira-client at Jira
     extra_headers: list = field(default_factory=list)
     upstream_authorization: str | None = None
+    body: bytes = b""
+    jira_path: str | None = None  # the path Jira must see, when it differs from `path`
 
 
 def bearer(make):
@@ -133,6 +135,101 @@ CASES = [
     # --- 403: policy
     Case("unknown-client", "GET", "/rest/api/2/myself", flow("intruder"), 403, False,
          "client is not registered"),
+    # --- ACL: reporting-bot may GET /rest/api/2/{myself,search,issue/*,project/**}
+    Case("acl-single-star-matches-one-segment", "GET", "/rest/api/2/issue/OPS-1",
+         flow("reporting-bot"), 200, True, client="reporting-bot"),
+    Case("acl-double-star-matches-deeper-paths", "GET", "/rest/api/2/project/OPS/versions",
+         flow("reporting-bot"), 200, True, client="reporting-bot"),
+    Case("acl-single-star-is-not-two-segments", "GET", "/rest/api/2/issue/OPS-1/comment",
+         flow("reporting-bot"), 403, False, "path not allowed"),
+    Case("acl-method-not-allowed", "POST", "/rest/api/2/search", flow("reporting-bot"), 403, False,
+         "method not allowed", body=b'{"jql":"project = OPS"}'),
+    Case("acl-no-rule-for-path-and-method", "POST", "/rest/api/2/issue", flow("reporting-bot"), 403,
+         False, "path not allowed", body=b'{"fields":{"project":{"key":"OPS"}}}'),
+    Case("acl-path-not-allowed", "GET", "/rest/api/2/serverInfo", flow("reporting-bot"), 403, False,
+         "path not allowed"),
+    Case("acl-latest-alias-needs-its-own-pattern", "GET", "/rest/api/latest/myself",
+         flow("reporting-bot"), 403, False, "path not allowed"),
+    Case("acl-paths-are-case-sensitive", "GET", "/rest/api/2/MYSELF", flow("reporting-bot"), 403,
+         False, "path not allowed"),
+    Case("acl-query-string-is-not-part-of-the-path", "GET", "/rest/api/2/myself?x=/rest/api/2/serverInfo",
+         flow("reporting-bot"), 200, True, client="reporting-bot"),
+    # --- ACL: ci-pipeline (Jira.Write role; POST issue; GET/PUT issue/* in OPS, SEC; no DELETE)
+    Case("acl-create-issue", "POST", "/rest/api/2/issue", flow("ci-pipeline"), 201, True,
+         client="ci-pipeline", body=b'{"fields":{"project":{"key":"OPS"},"summary":"build 42"}}'),
+    Case("acl-project-listed", "GET", "/rest/api/2/issue/OPS-7", flow("ci-pipeline"), 200, True,
+         client="ci-pipeline"),
+    Case("acl-project-listed-edit", "PUT", "/rest/api/2/issue/SEC-3", flow("ci-pipeline"), 204, True,
+         client="ci-pipeline", body=b'{"fields":{"summary":"x"}}'),
+    Case("acl-project-key-is-case-insensitive-like-jira", "GET", "/rest/api/2/issue/ops-7",
+         flow("ci-pipeline"), 200, True, client="ci-pipeline"),
+    Case("acl-project-not-listed", "GET", "/rest/api/2/issue/DEV-1", flow("ci-pipeline"), 403, False,
+         "project not allowed"),
+    Case("acl-project-not-listed-lowercase", "GET", "/rest/api/2/issue/dev-1", flow("ci-pipeline"),
+         403, False, "project not allowed"),
+    Case("acl-project-undeterminable-numeric-id", "GET", "/rest/api/2/issue/10001",
+         flow("ci-pipeline"), 403, False, "project not allowed"),
+    Case("acl-deny-rule-wins", "DELETE", "/rest/api/2/issue/OPS-7", flow("ci-pipeline"), 403, False,
+         "denied by policy"),
+    Case("acl-missing-required-role", "POST", "/rest/api/2/issue",
+         crafted("ci-pipeline", overrides={"roles": ["Jira.Read"]}), 403, False,
+         "lacks a required app role", body=b"{}"),
+    Case("acl-roles-claim-absent", "POST", "/rest/api/2/issue",
+         crafted("ci-pipeline", remove=["roles"]), 403, False, "lacks a required app role",
+         body=b"{}"),
+    # --- credentials and token kinds
+    Case("client-secret-accepted-when-allowed", "GET", "/rest/api/2/search",
+         flow("legacy-sync", secret="legacy-sync-demo-secret"), 200, True, client="legacy-sync",
+         upstream_authorization="Bearer demo-pat-legacy-sync"),
+    Case("client-secret-refused-by-default", "GET", "/rest/api/2/myself",
+         crafted(acr="1"), 403, False, "client secret credentials are not accepted"),
+    Case("public-client-refused", "GET", "/rest/api/2/myself",
+         crafted(acr="0"), 403, False, "must authenticate to Entra ID with a certificate"),
+    Case("delegated-token-with-scp-refused", "GET", "/rest/api/2/myself",
+         crafted(overrides={"scp": "Jira.Read"}), 403, False, "delegated (user) tokens"),
+    Case("delegated-token-with-user-idtyp-refused", "GET", "/rest/api/2/myself",
+         crafted(overrides={"idtyp": "user"}), 403, False, "delegated (user) tokens"),
+    # --- tenants: clients are matched by app id AND issuing tenant
+    Case("same-app-id-other-tenant-is-another-client", "GET", "/rest/api/2/issue/OPS-1",
+         flow("partner-sync", tenant=s.OTHER_TENANT), 200, True, client="partner-sync"),
+    Case("other-tenant-client-has-its-own-acl", "GET", "/rest/api/2/search",
+         flow("partner-sync", tenant=s.OTHER_TENANT), 403, False, "path not allowed"),
+    Case("app-id-known-only-in-another-tenant", "GET", "/rest/api/2/issue/OPS-1",
+         crafted("partner-sync", tenant=s.OTHER_TENANT,
+                 overrides={"azp": s.CLIENTS["ci-pipeline"]}), 403, False, "client is not registered"),
+    # --- canonical paths (Envoy's defaults: the filter sees raw paths)
+    *[Case(f"path-{name}", "GET", path, flow("reporting-bot"), 400, False, reason)
+      for name, path, reason in [
+          ("dot-dot", "/rest/api/2/issue/../../2/serverInfo", "dot segment"),
+          ("dot", "/rest/api/2/./myself", "dot segment"),
+          ("encoded-dot-dot", "/rest/api/2/issue/%2e%2e/myself", "dot segment"),
+          ("mixed-dot-dot", "/rest/api/2/issue/.%2E/myself", "dot segment"),
+          ("upper-encoded-dot-dot", "/rest/api/2/issue/%2E%2E/myself", "dot segment"),
+          ("double-slash", "/rest/api/2//myself", "empty segment"),
+          ("leading-double-slash", "//rest/api/2/myself", "empty segment"),
+          ("trailing-slash", "/rest/api/2/myself/", "must not end with /"),
+          ("path-parameter", "/rest/api/2/myself;jsessionid=ABC", "path parameter"),
+          ("path-parameter-in-segment", "/rest/api/2/issue;x=1/OPS-1", "path parameter"),
+          ("encoded-semicolon", "/rest/api/2/myself%3bx", "path parameter"),
+          ("encoded-slash", "/rest/api/2/issue%2fOPS-1", "encoded /"),
+          ("encoded-slash-upper", "/rest/api/2/issue%2FOPS-1", "encoded /"),
+          ("encoded-backslash", "/rest/api/2/issue%5cOPS-1", "backslash"),
+          ("encoded-percent", "/rest/api/2/issue/%252e%252e", "encoded %"),
+          ("encoded-nul", "/rest/api/2/myself%00", "control character"),
+          ("encoded-control", "/rest/api/2/myself%0a", "control character"),
+          ("encoded-letter", "/rest/api/2/%6dyself", "percent-encode letters"),
+          ("malformed-escape", "/rest/api/2/myself%zz", "malformed"),
+      ]],
+    Case("method-override-header-refused", "GET", "/rest/api/2/myself", flow("reporting-bot"), 400,
+         False, "method-override", extra_headers=[("x-http-method-override", "DELETE")]),
+    Case("method-override-x-http-method-refused", "GET", "/rest/api/2/myself", flow("reporting-bot"),
+         400, False, "method-override", extra_headers=[("x-http-method", "PUT")]),
+    Case("method-override-x-method-override-refused", "GET", "/rest/api/2/myself",
+         flow("reporting-bot"), 400, False, "method-override",
+         extra_headers=[("x-method-override", "POST")]),
+    Case("method-override-equal-to-method-passes", "GET", "/rest/api/2/myself",
+         flow("reporting-bot"), 200, True, client="reporting-bot",
+         extra_headers=[("x-http-method-override", "GET")]),
 ]
 
 
@@ -144,7 +241,9 @@ def send(envoy, case: Case, tokens, emulator):
     headers = list(case.extra_headers)
     if case.auth is not None:
         headers += case.auth(tokens, emulator)
-    return s.raw_request(envoy.port, case.method, case.path, headers)
+    if case.body:
+        headers.append(("content-type", "application/json"))
+    return s.raw_request(envoy.port, case.method, case.path, headers, case.body)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -155,6 +254,8 @@ def test_request(case: Case, envoy, jira, tokens, emulator):
     assert status == case.status, body
     if case.reaches_jira:
         assert len(seen) == 1, "Jira must see the request exactly once"
+        assert seen[0]["method"] == case.method
+        assert seen[0]["path"] == (case.jira_path or case.path), "Jira sees what the ACL approved"
         got = dict((n, v) for n, v in seen[0]["headers"])
         names = [n for n, _ in seen[0]["headers"]]
         if case.upstream_authorization is None:

@@ -13,6 +13,11 @@ pub fn bearer_token<'a>(authorization: &[&'a str]) -> Result<&'a str, Denial> {
         [one] => *one,
         _ => return Err(Denial::Token(TokenError::MultipleAuthorizationHeaders)),
     };
+    // Envoy folds repeated `Authorization` headers into one comma-separated value, and a comma
+    // cannot occur in a token: either way there were several credentials.
+    if value.contains(',') {
+        return Err(Denial::Token(TokenError::MultipleAuthorizationHeaders));
+    }
     let value = value.trim_matches(|c| c == ' ' || c == '\t');
     let (scheme, rest) = match value.split_once(' ') {
         Some(parts) => parts,
@@ -68,6 +73,14 @@ mod tests {
     }
 
     #[test]
+    fn repeated_header_folded_by_envoy_is_refused() {
+        assert_eq!(
+            bearer_token(&["Bearer a.b.c,Bearer d.e.f"]),
+            Err(Denial::Token(TokenError::MultipleAuthorizationHeaders))
+        );
+    }
+
+    #[test]
     fn empty_or_spaced_token_is_malformed() {
         assert_eq!(
             bearer_token(&["Bearer"]),
@@ -82,7 +95,7 @@ mod tests {
             Err(Denial::Token(TokenError::MalformedBearer))
         );
         assert_eq!(
-            bearer_token(&["Bearer a.b.c,x"]),
+            bearer_token(&["Bearer a.b.c d"]),
             Err(Denial::Token(TokenError::MalformedBearer))
         );
     }
