@@ -10,68 +10,15 @@ emulator's signing endpoint for the attacks.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Callable
 
 import pytest
 
 import stack as s
-
-V2_ISS = f"https://login.microsoftonline.com/{s.TENANT}/v2.0"
-UNCONFIGURED_TENANT = "11111111-2222-4333-8444-555555555555"
-
-
-@dataclass
-class Case:
-    id: str
-    method: str
-    path: str
-    auth: Callable | None  # (tokens, emulator) -> list of header pairs
-    status: int
-    reaches_jira: bool
-    reason: str = ""
-    client: str | None = None  # expected x-jira-client at Jira
-    extra_headers: list = field(default_factory=list)
-    upstream_authorization: str | None = None
-    body: bytes = b""
-    jira_path: str | None = None  # the path Jira must see, when it differs from `path`
+from attack_cases import ATTACK_CASES
+from cases import UNCONFIGURED_TENANT, Case, active_kid, bearer, crafted, flow, signed, valid_claims
 
 
-def bearer(make):
-    return lambda t, e: [("authorization", f"Bearer {make(t, e)}")]
-
-
-def flow(client, api=s.API_URI, tenant=s.TENANT, secret=None):
-    return bearer(lambda t, e: t.flow(client, api, tenant, secret))
-
-
-def crafted(client="reporting-bot", api=s.API_URI, **kw):
-    return bearer(lambda t, e: e.token(client, api, **kw))
-
-
-def signed(header, claims_fn, **kw):
-    return bearer(lambda t, e: e.sign(header, claims_fn(t, e), **kw))
-
-
-def valid_claims(t, e):
-    """The claims of a genuine v2 token, for re-signing with changes."""
-    return e.control("token", {"tenant_id": s.TENANT, "client_id": s.CLIENTS["reporting-bot"],
-                               "api": s.API_URI})["claims"]
-
-
-def changed(**changes):
-    def fn(t, e):
-        c = valid_claims(t, e)
-        for k, v in changes.items():
-            if v is _REMOVE:
-                c.pop(k, None)
-            else:
-                c[k] = v
-        return c
-    return fn
-
-
-_REMOVE = object()
+NO_TOKEN = "a bearer token is required"
 
 CASES = [
     # --- accepted
@@ -84,15 +31,15 @@ CASES = [
          200, True, client="reporting-bot",
          extra_headers=[("x-jira-client", "admin"), ("x-jira-client-id", "forged")]),
     # --- 401: no token
-    Case("no-token", "GET", "/rest/api/2/myself", None, 401, False, "bearer token is required"),
+    Case("no-token", "GET", "/rest/api/2/myself", None, 401, False, NO_TOKEN),
     Case("basic-auth-is-no-bearer-token", "GET", "/rest/api/2/myself",
          lambda t, e: [("authorization", "Basic cmVwb3J0aW5nLWJvdDpzZWNyZXQ=")], 401, False,
-         "bearer token is required"),
+         NO_TOKEN),
     Case("token-in-query-is-ignored", "GET", "/rest/api/2/myself?access_token=x.y.z", None, 401, False,
-         "bearer token is required"),
+         NO_TOKEN),
     Case("token-in-cookie-is-ignored", "GET", "/rest/api/2/myself",
          lambda t, e: [("cookie", f"access_token={t.flow('reporting-bot')}")], 401, False,
-         "bearer token is required"),
+         NO_TOKEN),
     # --- 401: invalid token
     Case("authorization-repeated", "GET", "/rest/api/2/myself",
          lambda t, e: [("authorization", f"Bearer {t.flow('reporting-bot')}")] * 2, 401, False,
@@ -119,12 +66,12 @@ CASES = [
          "unknown key"),
     Case("known-kid-attacker-signature", "GET", "/rest/api/2/myself",
          lambda t, e: [("authorization", "Bearer " + e.sign(
-             {"alg": "RS256", "kid": _active_kid(e)}, valid_claims(t, e), key="attacker",
+             {"alg": "RS256", "kid": active_kid(e)}, valid_claims(t, e), key="attacker",
              raw_header=True))],
          401, False, "token signature is invalid"),
     Case("alg-none", "GET", "/rest/api/2/myself",
          lambda t, e: [("authorization", "Bearer " + e.sign(
-             {"alg": "none", "kid": _active_kid(e)}, valid_claims(t, e), raw_header=True,
+             {"alg": "none", "kid": active_kid(e)}, valid_claims(t, e), raw_header=True,
              signature="none"))], 401, False, "algorithm is not RS256"),
     Case("two-segments", "GET", "/rest/api/2/myself",
          bearer(lambda t, e: ".".join(t.flow("reporting-bot").split(".")[:2])), 401, False,
@@ -233,8 +180,7 @@ CASES = [
 ]
 
 
-def _active_kid(e) -> str:
-    return s.http_json("GET", f"{e.url}/_emulator/keys?tenant_id={s.TENANT}")["active"]
+CASES += ATTACK_CASES
 
 
 def send(envoy, case: Case, tokens, emulator):
@@ -277,8 +223,7 @@ def test_request(case: Case, envoy, jira, tokens, emulator):
     if status == 401:
         challenge = headers["www-authenticate"]
         assert challenge.startswith('Bearer realm="jira"')
-        if case.id in ("no-token", "basic-auth-is-no-bearer-token", "token-in-query-is-ignored",
-                       "token-in-cookie-is-ignored"):
+        if case.reason == NO_TOKEN:
             assert challenge == 'Bearer realm="jira"'
         else:
             assert 'error="invalid_' in challenge and case.reason in challenge
