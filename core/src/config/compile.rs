@@ -7,11 +7,14 @@
 use crate::guid::Guid;
 use crate::policy::acl::{Methods, PathPattern, Rule};
 use crate::policy::projects::ProjectCondition;
-use crate::policy::{Client, JwksSource, Policy, Tenant, TenantIndex};
+use crate::policy::{AuditLog, Client, JwksSource, Mode, Policy, Tenant, TenantIndex};
 
 use super::raw::{Object, RawClient, RawConfig, RawJwks, RawRule, RawTenant};
 use super::{
-    ConfigError, DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_JWKS_AUTHORITY, MAX_CLOCK_SKEW_SECONDS,
+    ConfigError, DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_FETCH_TIMEOUT_MS, DEFAULT_JWKS_AUTHORITY,
+    DEFAULT_KEY_WAIT_MS, DEFAULT_MAX_STALE_SECONDS, DEFAULT_MIN_REFETCH_SECONDS,
+    DEFAULT_REFRESH_SECONDS, DEFAULT_TOKEN_CACHE_SIZE, MAX_CLOCK_SKEW_SECONDS,
+    MAX_TOKEN_CACHE_SIZE,
 };
 
 /// Looks up a VM environment variable.
@@ -45,12 +48,75 @@ pub(super) fn compile(raw: RawConfig, env: Env<'_>) -> Result<Policy, ConfigErro
             ))
         }
     };
+    let mode = match raw.mode.as_deref() {
+        None => Mode::Enforce,
+        Some(text) => mode("mode", text)?,
+    };
+    let audit_log = match raw.audit_log.as_deref() {
+        None | Some("all") => AuditLog::All,
+        Some("denials") => AuditLog::Denials,
+        Some("off") => AuditLog::Off,
+        Some(other) => {
+            return Err(ConfigError::at(
+                "audit_log",
+                format!("{other:?} is not one of \"all\", \"denials\", \"off\""),
+            ))
+        }
+    };
+    let token_cache_size = bounded(
+        "token_cache_size",
+        raw.token_cache_size,
+        DEFAULT_TOKEN_CACHE_SIZE,
+        0,
+        MAX_TOKEN_CACHE_SIZE,
+    )?;
+    let key_wait_ms = bounded(
+        "key_wait_ms",
+        raw.key_wait_ms,
+        DEFAULT_KEY_WAIT_MS,
+        100,
+        30_000,
+    )?;
     Ok(Policy {
         tenants,
         clients,
         public,
         clock_skew_seconds,
+        mode,
+        audit_log,
+        token_cache_size: usize::try_from(token_cache_size).unwrap_or(0),
+        key_wait_ms: u64::try_from(key_wait_ms).unwrap_or(0),
     })
+}
+
+/// `enforce` or `audit`, at `at`.
+fn mode(at: &str, text: &str) -> Result<Mode, ConfigError> {
+    match text {
+        "enforce" => Ok(Mode::Enforce),
+        "audit" => Ok(Mode::Audit),
+        other => Err(ConfigError::at(
+            at,
+            format!("{other:?} is not one of \"enforce\", \"audit\""),
+        )),
+    }
+}
+
+/// An optional integer field with a default and inclusive bounds.
+fn bounded(
+    at: impl Into<String>,
+    value: Option<i64>,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) if (min..=max).contains(&v) => Ok(v),
+        Some(v) => Err(ConfigError::at(
+            at,
+            format!("must be between {min} and {max}, got {v}"),
+        )),
+    }
 }
 
 fn compile_tenants(raw: &[Object<RawTenant>]) -> Result<Vec<Tenant>, ConfigError> {
@@ -119,10 +185,51 @@ fn compile_jwks(at: &str, raw: &RawJwks, tenant_id: Guid) -> Result<JwksSource, 
             path.clone()
         }
     };
+    let discovery = raw.discovery.unwrap_or(false);
+    if discovery && raw.path.is_some() {
+        return Err(ConfigError::at(
+            format!("{at}.path"),
+            "cannot be combined with discovery (the key-set path comes from the discovery document)",
+        ));
+    }
+    let refresh_seconds = bounded(
+        format!("{at}.refresh_seconds"),
+        raw.refresh_seconds,
+        DEFAULT_REFRESH_SECONDS,
+        60,
+        7 * 86_400,
+    )?;
+    let min_refetch_seconds = bounded(
+        format!("{at}.min_refetch_seconds"),
+        raw.min_refetch_seconds,
+        DEFAULT_MIN_REFETCH_SECONDS,
+        1,
+        86_400,
+    )?;
+    let max_stale_seconds = bounded(
+        format!("{at}.max_stale_seconds"),
+        raw.max_stale_seconds,
+        DEFAULT_MAX_STALE_SECONDS,
+        refresh_seconds,
+        30 * 86_400,
+    )?;
+    let fetch_timeout_ms = bounded(
+        format!("{at}.fetch_timeout_ms"),
+        raw.fetch_timeout_ms,
+        DEFAULT_FETCH_TIMEOUT_MS,
+        100,
+        60_000,
+    )?;
     Ok(JwksSource {
         cluster: raw.cluster.clone(),
         authority,
         path,
+        discovery_path: discovery
+            .then(|| format!("/{tenant_id}/v2.0/.well-known/openid-configuration")),
+        refresh_seconds,
+        min_refetch_seconds,
+        max_stale_seconds,
+        fetch_timeout_ms: u64::try_from(fetch_timeout_ms).unwrap_or(0),
     })
 }
 
@@ -205,6 +312,10 @@ fn compile_client(
         upstream_authorization,
         allow,
         deny,
+        mode: match raw.mode.as_deref() {
+            None => Mode::Enforce,
+            Some(text) => mode(&at("mode"), text)?,
+        },
     })
 }
 
@@ -378,7 +489,7 @@ mod tests {
     use serde_json::{json, Value};
 
     use crate::config::compile_policy;
-    use crate::policy::{Policy, TenantIndex};
+    use crate::policy::{AuditLog, Mode, Policy, TenantIndex};
 
     const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
     const OTHER_TENANT: &str = "0b2c7e1a-4f5d-4c3b-9a8e-7d6c5b4a3f21";
@@ -907,6 +1018,77 @@ mod tests {
         assert_eq!(
             compile(&document).unwrap_err(),
             "tenants[0].tenant_id: \"bad\" is not a GUID"
+        );
+    }
+
+    #[test]
+    fn operational_defaults_are_documented_values() {
+        let policy = compile(&base()).unwrap();
+        assert_eq!(policy.mode(), Mode::Enforce);
+        assert_eq!(policy.audit_log(), AuditLog::All);
+        assert_eq!(policy.token_cache_size(), 10_000);
+        assert_eq!(policy.key_wait_ms(), 3_000);
+        assert_eq!(policy.clients()[0].mode(), Mode::Enforce);
+    }
+
+    #[test]
+    fn audit_mode_and_log_levels_are_read() {
+        let mut document = base();
+        set(&mut document, "/mode", json!("audit"));
+        set(&mut document, "/audit_log", json!("denials"));
+        set(&mut document, "/clients/0/mode", json!("audit"));
+        let policy = compile(&document).unwrap();
+        assert_eq!(policy.mode(), Mode::Audit);
+        assert_eq!(policy.audit_log(), AuditLog::Denials);
+        assert_eq!(policy.clients()[0].mode(), Mode::Audit);
+    }
+
+    #[test]
+    fn unknown_mode_or_audit_level_is_refused_with_its_path() {
+        assert_eq!(
+            error_with("/mode", json!("permissive")),
+            "mode: \"permissive\" is not one of \"enforce\", \"audit\""
+        );
+        assert_eq!(
+            error_with("/clients/0/mode", json!("dry")),
+            "clients[0].mode: \"dry\" is not one of \"enforce\", \"audit\""
+        );
+        assert_eq!(
+            error_with("/audit_log", json!("some")),
+            "audit_log: \"some\" is not one of \"all\", \"denials\", \"off\""
+        );
+    }
+
+    #[test]
+    fn key_set_timing_is_bounded() {
+        assert_eq!(
+            error_with("/tenants/0/jwks/refresh_seconds", json!(10)),
+            "tenants[0].jwks.refresh_seconds: must be between 60 and 604800, got 10"
+        );
+        assert_eq!(
+            error_with("/tenants/0/jwks/max_stale_seconds", json!(100)),
+            "tenants[0].jwks.max_stale_seconds: must be between 3600 and 2592000, got 100"
+        );
+        assert_eq!(
+            error_with("/token_cache_size", json!(-1)),
+            "token_cache_size: must be between 0 and 1000000, got -1"
+        );
+    }
+
+    #[test]
+    fn discovery_replaces_the_key_set_path() {
+        let mut document = base();
+        set(&mut document, "/tenants/0/jwks/discovery", json!(true));
+        let policy = compile(&document).unwrap();
+        let jwks = &policy.tenants()[0].jwks;
+        assert_eq!(
+            jwks.discovery_path.as_deref(),
+            Some("/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0/.well-known/openid-configuration")
+        );
+        set(&mut document, "/tenants/0/jwks/path", json!("/x"));
+        assert_eq!(
+            compile(&document).unwrap_err(),
+            "tenants[0].jwks.path: cannot be combined with discovery (the key-set path comes from the discovery document)"
         );
     }
 }

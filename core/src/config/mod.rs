@@ -53,6 +53,29 @@ pub const DEFAULT_CLOCK_SKEW_SECONDS: i64 = 60;
 /// Largest accepted `clock_skew_seconds`: beyond this an expired token lives on noticeably.
 pub const MAX_CLOCK_SKEW_SECONDS: i64 = 600;
 
+/// `tenants[].jwks.refresh_seconds` when not configured: Microsoft's guidance is hourly.
+pub const DEFAULT_REFRESH_SECONDS: i64 = 3600;
+
+/// `tenants[].jwks.min_refetch_seconds` when not configured: the least time between two fetches
+/// caused by tokens naming an unknown key.
+pub const DEFAULT_MIN_REFETCH_SECONDS: i64 = 300;
+
+/// `tenants[].jwks.max_stale_seconds` when not configured: how long the last good key set is
+/// used while Entra ID cannot be reached.
+pub const DEFAULT_MAX_STALE_SECONDS: i64 = 86_400;
+
+/// `tenants[].jwks.fetch_timeout_ms` when not configured.
+pub const DEFAULT_FETCH_TIMEOUT_MS: i64 = 5_000;
+
+/// `token_cache_size` when not configured.
+pub const DEFAULT_TOKEN_CACHE_SIZE: i64 = 10_000;
+
+/// Largest accepted `token_cache_size`.
+pub const MAX_TOKEN_CACHE_SIZE: i64 = 1_000_000;
+
+/// `key_wait_ms` when not configured: how long a request may wait for a key-set fetch.
+pub const DEFAULT_KEY_WAIT_MS: i64 = 3_000;
+
 /// Why a configuration was refused: `path` is the field (e.g. `tenants[0].tenant_id`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -150,6 +173,11 @@ mod tests {
                 cluster: "entra".into(),
                 authority: "login.microsoftonline.com".into(),
                 path: "/72f988bf-86f1-41af-91ab-2d7cd011db47/discovery/v2.0/keys".into(),
+                discovery_path: None,
+                refresh_seconds: 3600,
+                min_refetch_seconds: 300,
+                max_stale_seconds: 86_400,
+                fetch_timeout_ms: 5_000,
             }
         );
         assert_eq!(

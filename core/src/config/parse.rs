@@ -124,7 +124,7 @@ mod tests {
     fn unknown_top_level_field_is_rejected_with_its_name() {
         assert_eq!(
             error(&document(MINIMAL_TENANT, MINIMAL_CLIENT, r#", "clock_skew": 5"#)),
-            "clock_skew: unknown field `clock_skew`, expected one of `tenants`, `clients`, `public_paths`, `clock_skew_seconds`"
+            "clock_skew: unknown field `clock_skew`, expected one of `tenants`, `clients`, `public_paths`, `clock_skew_seconds`, `mode`, `audit_log`, `token_cache_size`, `key_wait_ms`"
         );
     }
 
@@ -133,7 +133,7 @@ mod tests {
         let tenant = r#"{"tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "audiences": ["a"], "jwks": {"cluster": "entra", "refresh": 5}}"#;
         assert_eq!(
             error(&document(tenant, MINIMAL_CLIENT, "")),
-            "tenants[0].jwks.refresh: unknown field `refresh`, expected one of `cluster`, `authority`, `path`"
+            "tenants[0].jwks.refresh: unknown field `refresh`, expected one of `cluster`, `authority`, `path`, `discovery`, `refresh_seconds`, `min_refetch_seconds`, `max_stale_seconds`, `fetch_timeout_ms`"
         );
     }
 

@@ -61,6 +61,10 @@ pub(super) struct RawConfig {
     pub(super) clients: Vec<Object<RawClient>>,
     pub(super) public_paths: Option<Vec<Object<RawPublicRule>>>,
     pub(super) clock_skew_seconds: Option<i64>,
+    pub(super) mode: Option<String>,
+    pub(super) audit_log: Option<String>,
+    pub(super) token_cache_size: Option<i64>,
+    pub(super) key_wait_ms: Option<i64>,
 }
 
 /// One entry of `tenants`.
@@ -79,6 +83,11 @@ pub(super) struct RawJwks {
     pub(super) cluster: String,
     pub(super) authority: Option<String>,
     pub(super) path: Option<String>,
+    pub(super) discovery: Option<bool>,
+    pub(super) refresh_seconds: Option<i64>,
+    pub(super) min_refetch_seconds: Option<i64>,
+    pub(super) max_stale_seconds: Option<i64>,
+    pub(super) fetch_timeout_ms: Option<i64>,
 }
 
 /// One entry of `clients`.
@@ -93,6 +102,7 @@ pub(super) struct RawClient {
     pub(super) required_roles: Option<Vec<String>>,
     pub(super) allow_client_secret: Option<bool>,
     pub(super) upstream_authorization_env: Option<String>,
+    pub(super) mode: Option<String>,
 }
 
 /// An `allow` or `deny` rule of a client.

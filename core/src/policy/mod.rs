@@ -61,8 +61,38 @@ pub struct JwksSource {
     pub cluster: String,
     /// `:authority` of the key-set request.
     pub authority: String,
-    /// `:path` of the key-set request.
+    /// `:path` of the key-set request (when `discovery_path` is set: until discovery names one).
     pub path: String,
+    /// `:path` of the OIDC discovery document, when the key-set path is to be discovered.
+    pub discovery_path: Option<String>,
+    /// Interval between background refreshes.
+    pub refresh_seconds: i64,
+    /// Least time between two fetches caused by unknown key ids.
+    pub min_refetch_seconds: i64,
+    /// How long the last good key set may be used after it was fetched.
+    pub max_stale_seconds: i64,
+    /// Timeout of one fetch.
+    pub fetch_timeout_ms: u64,
+}
+
+/// Whether denials are enforced or only logged and counted (dry-run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Denials are answered locally; nothing refused reaches Jira.
+    Enforce,
+    /// Everything is evaluated and logged, and the request goes on to Jira regardless.
+    Audit,
+}
+
+/// Which decisions are written to the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditLog {
+    /// Every decision.
+    All,
+    /// Denials only (including would-be denials in audit mode).
+    Denials,
+    /// None.
+    Off,
 }
 
 /// A trusted Entra ID tenant.
@@ -214,6 +244,7 @@ pub struct Client {
     pub(crate) upstream_authorization: Option<String>,
     pub(crate) allow: Vec<Rule>,
     pub(crate) deny: Vec<Rule>,
+    pub(crate) mode: Mode,
 }
 
 impl Client {
@@ -225,6 +256,11 @@ impl Client {
     /// The client's application (client) id.
     pub fn app_id(&self) -> Guid {
         self.app_id
+    }
+
+    /// Whether this client's denials are enforced or only logged (per-client dry-run).
+    pub fn mode(&self) -> Mode {
+        self.mode
     }
 
     /// The tenant the client belongs to.
@@ -320,6 +356,10 @@ pub struct Policy {
     pub(crate) clients: Vec<Client>,
     pub(crate) public: Vec<Rule>,
     pub(crate) clock_skew_seconds: i64,
+    pub(crate) mode: Mode,
+    pub(crate) audit_log: AuditLog,
+    pub(crate) token_cache_size: usize,
+    pub(crate) key_wait_ms: u64,
 }
 
 impl Policy {
@@ -331,6 +371,26 @@ impl Policy {
     /// Configured clients, in configuration order.
     pub fn clients(&self) -> &[Client] {
         &self.clients
+    }
+
+    /// Whether denials are enforced (`mode`).
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Which decisions are audit-logged (`audit_log`).
+    pub fn audit_log(&self) -> AuditLog {
+        self.audit_log
+    }
+
+    /// Capacity of the verified-token cache (`token_cache_size`; 0 disables it).
+    pub fn token_cache_size(&self) -> usize {
+        self.token_cache_size
+    }
+
+    /// How long a request may wait for a key-set fetch, in milliseconds (`key_wait_ms`).
+    pub fn key_wait_ms(&self) -> u64 {
+        self.key_wait_ms
     }
 
     /// The tenant (and token version) whose issuer string is exactly `iss`.
