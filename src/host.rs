@@ -10,12 +10,19 @@ use jira_entra_guard_core::request::{RequestHead, METHOD_OVERRIDE_HEADERS};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MapType;
 
-/// Seconds since the epoch by the host's clock.
-pub fn now_seconds() -> i64 {
-    hostcalls::get_current_time()
+/// Whole seconds of an epoch-milliseconds time (token claims are in seconds).
+pub fn seconds(millis: u64) -> i64 {
+    i64::try_from(millis / 1_000).unwrap_or(i64::MAX)
+}
+
+/// Pseudo-random spread for retry delays, so that VMs and Envoy processes that failed
+/// together do not retry together.
+pub fn jitter() -> u32 {
+    let nanos = hostcalls::get_current_time()
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .map_or(0, |d| d.subsec_nanos());
+    nanos.rotate_left(13) ^ 0x9e37_79b9
 }
 
 /// Milliseconds since the epoch by the host's clock (wait deadlines, jitter).
@@ -59,7 +66,7 @@ pub fn apply(decision: &Decision<'_>, retry_after: u64) -> bool {
             false
         }
         // The caller handles waiting; reaching here means the wait is over without keys.
-        Decision::AwaitKeys(_) => {
+        Decision::AwaitKeys { .. } => {
             deny(
                 &Denial::KeySet(jira_entra_guard_core::jwks::KeySetError::Unavailable),
                 retry_after,

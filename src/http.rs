@@ -9,7 +9,7 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
 use crate::host;
-use crate::root::{SharedState, Waiter, KEY_WAIT_MILLIS};
+use crate::root::{SharedState, Waiter};
 
 /// One request.
 pub struct GuardRequest {
@@ -34,16 +34,25 @@ impl HttpContext for GuardRequest {
         };
         let headers = host::request_headers();
         let head = host::request_head(&headers);
-        let now = host::now_seconds();
+        let now_ms = host::now_millis();
         let shared = self.state.borrow();
-        let decision = decide(&policy, &head, &shared.keys.at(now), now);
-        let retry_after = shared.keys.soonest_retry_after(now);
+        let decision = decide(
+            &policy,
+            &head,
+            &shared.keys.at(now_ms),
+            host::seconds(now_ms),
+        );
+        let retry_after = shared.keys.soonest_retry_after_seconds(now_ms);
         drop(shared);
-        if let Decision::AwaitKeys(tenant) = decision {
-            self.state.borrow_mut().waiters.push(Waiter {
+        if let Decision::AwaitKeys { tenant, refetch } = decision {
+            let mut shared = self.state.borrow_mut();
+            if refetch && !shared.refetch_requested.contains(&tenant) {
+                shared.refetch_requested.push(tenant);
+            }
+            shared.waiters.push(Waiter {
                 context_id: self.context_id,
                 tenant,
-                deadline_ms: host::now_millis().saturating_add(KEY_WAIT_MILLIS),
+                deadline_ms: now_ms.saturating_add(policy.key_wait_ms()),
             });
             return Action::Pause;
         }

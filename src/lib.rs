@@ -6,6 +6,8 @@
 //!   `on_tick`, and wakes or times out requests that wait for keys.
 //! - [`http`]: one per request. Reads the request head, asks the core for a decision and applies
 //!   it: forward with identity headers, answer locally, or wait for keys.
+//! - [`shared_keys`]: each tenant's key record in Envoy's shared data, so that one Envoy
+//!   process fetches each key set once for all its VMs.
 //! - [`host`]: the few host calls both use, in one place (local replies, header rewriting,
 //!   the clock).
 #![forbid(unsafe_code)]
@@ -13,6 +15,7 @@
 pub mod host;
 pub mod http;
 pub mod root;
+pub mod shared_keys;
 
 /// The module's entry point, called by Envoy when the VM starts.
 mod entry {

@@ -1,6 +1,11 @@
-//! The root context: one per Wasm VM. It owns what requests share — the compiled policy, the key
-//! schedule with each tenant's key set, and the list of requests waiting for keys — and it is
-//! the only place that talks to Entra ID (through Envoy's cluster, with `dispatch_http_call`).
+//! The root context: one per Wasm VM. It owns what the requests of its VM share — the compiled
+//! policy, the key store, and the requests waiting for keys — and it is the only place that
+//! talks to Entra ID (through Envoy's cluster, with `dispatch_http_call`).
+//!
+//! Every tick it reads each tenant's shared key record (see
+//! `jira_entra_guard_core::key_schedule`): a record changed by another VM brings a new key set
+//! or a fetch outcome, and wakes the requests waiting for it; a record that is due is claimed
+//! with compare-and-swap, and only the VM whose claim succeeded fetches.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -10,7 +15,9 @@ use std::time::Duration;
 use jira_entra_guard_core::config::compile_policy;
 use jira_entra_guard_core::decide::{decide, Decision};
 use jira_entra_guard_core::jwks::parse_jwks;
-use jira_entra_guard_core::key_schedule::{KeySchedule, ScheduleSettings};
+use jira_entra_guard_core::key_schedule::{
+    discovered_jwks_path, Claim, FetchReason, KeyStore, Observed, ScheduleSettings,
+};
 use jira_entra_guard_core::policy::{Policy, TenantIndex};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -18,11 +25,8 @@ use proxy_wasm::types::ContextType;
 
 use crate::host;
 use crate::http::GuardRequest;
+use crate::shared_keys::SharedKeys;
 
-/// How long a request may wait for a key set that is being fetched before it gets a 503.
-pub const KEY_WAIT_MILLIS: u64 = 3_000;
-/// Timeout of one key-set fetch.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Granularity of the fetch schedule and of waiting-request deadlines.
 const TICK: Duration = Duration::from_millis(250);
 
@@ -38,34 +42,49 @@ pub struct Waiter {
 }
 
 /// What the root context shares with the request contexts of its VM.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Shared {
     /// The compiled configuration; `None` until `on_configure` succeeds.
     pub policy: Option<Rc<Policy>>,
-    /// Key sets and their fetch schedule.
-    pub keys: KeySchedule,
+    /// This VM's view of every tenant's key set.
+    pub keys: KeyStore,
     /// Requests waiting for a key set.
     pub waiters: Vec<Waiter>,
+    /// Tenants for which a request found an unknown key and asked for a refetch.
+    pub refetch_requested: Vec<TenantIndex>,
 }
 
 /// Shared state handle.
 pub type SharedState = Rc<RefCell<Shared>>;
 
+/// Which request of a fetch an HTTP call answers.
+#[derive(Debug, Clone)]
+enum Step {
+    Discovery,
+    Keys { path: String },
+}
+
+/// A good key-set fetch.
+struct Fetched {
+    document: String,
+    discovered: Option<String>,
+    usable: usize,
+    skipped: usize,
+}
+
 /// The root context.
 pub struct GuardRoot {
     state: SharedState,
-    fetches: HashMap<u32, TenantIndex>,
+    records: SharedKeys,
+    fetches: HashMap<u32, (TenantIndex, Step, FetchReason)>,
 }
 
 impl GuardRoot {
     /// A root context with no configuration yet.
     pub fn new() -> Self {
         GuardRoot {
-            state: Rc::new(RefCell::new(Shared {
-                policy: None,
-                keys: KeySchedule::new(0, ScheduleSettings::default(), 0),
-                waiters: Vec::new(),
-            })),
+            state: Rc::new(RefCell::new(Shared::default())),
+            records: SharedKeys::default(),
             fetches: HashMap::new(),
         }
     }
@@ -74,63 +93,196 @@ impl GuardRoot {
         self.state.borrow().policy.clone()
     }
 
-    /// Starts every fetch that is due.
-    fn fetch_due(&mut self) {
+    /// Reads every tenant's shared record, takes in what changed, claims what is due.
+    fn tend_keys(&mut self) {
         let Some(policy) = self.policy() else { return };
-        let now = host::now_seconds();
-        let due = self.state.borrow().keys.due(now);
-        for tenant in due {
-            let Some(t) = policy.tenants().get(tenant.0) else {
-                continue;
+        let requested = std::mem::take(&mut self.state.borrow_mut().refetch_requested);
+        for index in 0..policy.tenants().len() {
+            let tenant = TenantIndex(index);
+            self.sync(tenant);
+            let reason = if requested.contains(&tenant) {
+                FetchReason::UnknownKey
+            } else {
+                FetchReason::Scheduled
             };
-            let headers = vec![
-                (":method", "GET"),
-                (":path", t.jwks.path.as_str()),
-                (":authority", t.jwks.authority.as_str()),
-                ("accept", "application/json"),
-                ("user-agent", "jira-entra-guard"),
-            ];
-            match self.dispatch_http_call(&t.jwks.cluster, headers, None, vec![], FETCH_TIMEOUT) {
-                Ok(token) => {
-                    self.fetches.insert(token, tenant);
-                    self.state.borrow_mut().keys.fetch_started(tenant);
-                }
-                Err(status) => {
-                    let next = self
-                        .state
-                        .borrow_mut()
-                        .keys
-                        .fetch_failed(tenant, now, jitter());
-                    log::warn!(
-                        "key set fetch for tenant {} not dispatched (cluster {:?}: {status:?}); next attempt in {}s",
-                        t.tenant_id,
-                        t.jwks.cluster,
-                        next.saturating_sub(now)
-                    );
+            self.try_claim(tenant, reason);
+            if reason == FetchReason::UnknownKey {
+                // The refetch may have been claimed elsewhere or rate-limited meanwhile:
+                // either way the waiting requests are decided again with what is known.
+                self.wake_waiters(Some(tenant));
+            }
+        }
+        self.wake_waiters(None);
+    }
+
+    /// Takes in the tenant's shared record if it changed; wakes its waiters when it did.
+    fn sync(&mut self, tenant: TenantIndex) {
+        let Some(record) = self.records.read_if_changed(tenant) else {
+            return;
+        };
+        let observed = self.state.borrow_mut().keys.observe(tenant, record);
+        if let Observed::Unusable(e) = observed {
+            log::warn!("shared key set of tenant #{} unusable: {e}", tenant.0);
+        }
+        self.wake_waiters(Some(tenant));
+    }
+
+    /// Claims a fetch for the tenant when one is due (or, for an unknown key, allowed), and
+    /// starts it when this VM's claim won.
+    fn try_claim(&mut self, tenant: TenantIndex, reason: FetchReason) {
+        let Some(settings) = self.state.borrow().keys.settings(tenant).copied() else {
+            return;
+        };
+        let now_ms = host::now_millis();
+        let claim = self.records.claim(tenant, |record| match reason {
+            FetchReason::Scheduled => record.claim_scheduled(now_ms, &settings),
+            FetchReason::UnknownKey => {
+                // A due scheduled fetch serves an unknown key just as well.
+                match record.claim_scheduled(now_ms, &settings) {
+                    Claim::NotDue => record.claim_refetch(now_ms, &settings),
+                    other => other,
                 }
             }
+        });
+        if claim == Claim::Claimed {
+            self.sync(tenant);
+            self.start_fetch(tenant, reason);
         }
     }
 
-    /// Decides again every request waiting for `tenant` (its keys arrived or failed), and
-    /// answers requests whose wait is over.
+    fn start_fetch(&mut self, tenant: TenantIndex, reason: FetchReason) {
+        let Some(policy) = self.policy() else { return };
+        let Some(source) = policy.tenants().get(tenant.0).map(|t| t.jwks.clone()) else {
+            return;
+        };
+        let (path, step) = match &source.discovery_path {
+            Some(discovery) => (discovery.clone(), Step::Discovery),
+            None => (
+                source.path.clone(),
+                Step::Keys {
+                    path: source.path.clone(),
+                },
+            ),
+        };
+        self.dispatch(
+            tenant,
+            &source.cluster,
+            &source.authority,
+            &path,
+            step,
+            reason,
+            source.fetch_timeout_ms,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn dispatch(
+        &mut self,
+        tenant: TenantIndex,
+        cluster: &str,
+        authority: &str,
+        path: &str,
+        step: Step,
+        reason: FetchReason,
+        timeout_ms: u64,
+    ) {
+        let headers = vec![
+            (":method", "GET"),
+            (":path", path),
+            (":authority", authority),
+            ("accept", "application/json"),
+            ("user-agent", "jira-entra-guard"),
+        ];
+        let timeout = Duration::from_millis(timeout_ms);
+        match self.dispatch_http_call(cluster, headers, None, vec![], timeout) {
+            Ok(token) => {
+                self.fetches.insert(token, (tenant, step, reason));
+            }
+            Err(status) => self.fetch_failed(
+                tenant,
+                reason,
+                &format!("not dispatched to cluster {cluster:?} ({status:?})"),
+            ),
+        }
+    }
+
+    fn fetch_succeeded(&mut self, tenant: TenantIndex, reason: FetchReason, fetched: Fetched) {
+        let Fetched {
+            document,
+            discovered,
+            usable,
+            skipped,
+        } = fetched;
+        let Some(settings) = self.state.borrow().keys.settings(tenant).copied() else {
+            return;
+        };
+        let now_ms = host::now_millis();
+        let mut next = now_ms;
+        self.records.publish_document(tenant, &document);
+        self.records.update(tenant, |record| {
+            next = record.succeeded(String::new(), now_ms, &settings);
+            if discovered.is_some() {
+                record.discovered_path.clone_from(&discovered);
+            }
+        });
+        self.sync(tenant);
+        log::info!(
+            "key set for tenant {}: fetched ({}), {usable} usable keys, {skipped} skipped; next refresh in {}s",
+            self.tenant_id(tenant),
+            reason_text(reason),
+            next.saturating_sub(now_ms) / 1_000
+        );
+    }
+
+    fn fetch_failed(&mut self, tenant: TenantIndex, reason: FetchReason, why: &str) {
+        let now_ms = host::now_millis();
+        let mut next = now_ms;
+        let mut fetched_at = 0;
+        self.records.update(tenant, |record| {
+            next = record.failed(now_ms, host::jitter());
+            fetched_at = record.fetched_at_ms;
+        });
+        self.sync(tenant);
+        let kept = self.state.borrow().keys.usable_keys(tenant);
+        let kept_text = if fetched_at == 0 {
+            "no key set yet: requests get 503".to_owned()
+        } else {
+            format!(
+                "keeping the last good set ({kept} usable keys, fetched {}s ago)",
+                now_ms.saturating_sub(fetched_at) / 1_000
+            )
+        };
+        log::warn!(
+            "key set fetch for tenant {} failed ({}): {why}; {kept_text}; next attempt in {}s",
+            self.tenant_id(tenant),
+            reason_text(reason),
+            next.saturating_sub(now_ms).div_ceil(1_000)
+        );
+    }
+
+    fn tenant_id(&self, tenant: TenantIndex) -> String {
+        self.policy()
+            .and_then(|p| p.tenants().get(tenant.0).map(|t| t.tenant_id.to_string()))
+            .unwrap_or_default()
+    }
+
+    /// Decides again the requests waiting for `tenant` (its record changed), and answers those
+    /// whose wait is over (`None`: only the latter).
     fn wake_waiters(&mut self, tenant: Option<TenantIndex>) {
         let now_ms = host::now_millis();
-        let (ready, expired): (Vec<Waiter>, Vec<Waiter>) = {
+        let due: Vec<Waiter> = {
             let mut shared = self.state.borrow_mut();
-            let waiters = std::mem::take(&mut shared.waiters);
-            let (act, keep): (Vec<Waiter>, Vec<Waiter>) = waiters
+            let (due, keep) = std::mem::take(&mut shared.waiters)
                 .into_iter()
                 .partition(|w| Some(w.tenant) == tenant || w.deadline_ms <= now_ms);
             shared.waiters = keep;
-            act.into_iter().partition(|w| Some(w.tenant) == tenant)
+            due
         };
-        for waiter in ready.into_iter().chain(expired) {
+        for waiter in due {
             if hostcalls::set_effective_context(waiter.context_id).is_err() {
                 continue; // the client went away while waiting
             }
-            let timed_out = waiter.deadline_ms <= now_ms;
-            self.decide_for_waiter(waiter, timed_out);
+            self.decide_for_waiter(waiter, waiter.deadline_ms <= now_ms);
         }
     }
 
@@ -138,17 +290,23 @@ impl GuardRoot {
         let Some(policy) = self.policy() else { return };
         let headers = host::request_headers();
         let head = host::request_head(&headers);
-        let now = host::now_seconds();
+        let now_ms = host::now_millis();
         let shared = self.state.borrow();
-        let decision = decide(&policy, &head, &shared.keys.at(now), now);
-        let retry_after = shared.keys.retry_after(waiter.tenant, now);
+        let decision = decide(
+            &policy,
+            &head,
+            &shared.keys.at(now_ms),
+            host::seconds(now_ms),
+        );
+        let retry_after = shared.keys.retry_after_seconds(waiter.tenant, now_ms);
         drop(shared);
-        if let Decision::AwaitKeys(tenant) = decision {
+        if let Decision::AwaitKeys { tenant, refetch } = decision {
             if !timed_out {
-                self.state
-                    .borrow_mut()
-                    .waiters
-                    .push(Waiter { tenant, ..waiter });
+                let mut shared = self.state.borrow_mut();
+                if refetch && !shared.refetch_requested.contains(&tenant) {
+                    shared.refetch_requested.push(tenant);
+                }
+                shared.waiters.push(Waiter { tenant, ..waiter });
                 return;
             }
         }
@@ -164,66 +322,65 @@ impl Default for GuardRoot {
     }
 }
 
-/// Pseudo-random spread for retry delays, so that workers and Envoy processes that failed
-/// together do not retry together.
-fn jitter() -> u32 {
-    let nanos = hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.subsec_nanos());
-    nanos.rotate_left(13) ^ 0x9e37_79b9
+fn reason_text(reason: FetchReason) -> &'static str {
+    match reason {
+        FetchReason::Scheduled => "scheduled",
+        FetchReason::UnknownKey => "unknown key id",
+    }
 }
 
 impl Context for GuardRoot {
     fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _: usize) {
-        let Some(tenant) = self.fetches.remove(&token) else {
+        let Some((tenant, step, reason)) = self.fetches.remove(&token) else {
             return;
         };
         let Some(policy) = self.policy() else { return };
-        let tenant_id = policy
-            .tenants()
-            .get(tenant.0)
-            .map(|t| t.tenant_id.to_string())
-            .unwrap_or_default();
-        let now = host::now_seconds();
+        let Some(source) = policy.tenants().get(tenant.0).map(|t| t.jwks.clone()) else {
+            return;
+        };
         // A failed call arrives as a response without `:status`.
         let status = self.get_http_call_response_header(":status");
-        let outcome = match status.as_deref().map(str::parse::<u16>) {
-            Some(Ok(code)) if (200..300).contains(&code) => {
-                let body = self
-                    .get_http_call_response_body(0, body_size)
-                    .unwrap_or_default();
-                parse_jwks(&body).map_err(|e| format!("HTTP {code}, {e}"))
-            }
+        let body = match status.as_deref().map(str::parse::<u16>) {
+            Some(Ok(code)) if (200..300).contains(&code) => Ok(self
+                .get_http_call_response_body(0, body_size)
+                .unwrap_or_default()),
             Some(Ok(code)) => Err(format!("HTTP {code}")),
             _ => Err("no response (connection failure or timeout)".to_owned()),
         };
-        match outcome {
-            Ok(set) => {
-                let usable = set.len();
-                let skipped = set.skipped().len();
-                let next = self
-                    .state
-                    .borrow_mut()
-                    .keys
-                    .fetch_succeeded(tenant, set, now);
-                log::info!(
-                    "key set for tenant {tenant_id}: {usable} usable keys, {skipped} skipped; next refresh in {}s",
-                    next.saturating_sub(now)
-                );
-            }
-            Err(why) => {
-                let mut shared = self.state.borrow_mut();
-                let next = shared.keys.fetch_failed(tenant, now, jitter());
-                let kept = shared.keys.usable_keys(tenant);
-                drop(shared);
-                log::warn!(
-                    "key set fetch for tenant {tenant_id} failed: {why}; keeping {kept} usable keys; next attempt in {}s",
-                    next.saturating_sub(now)
-                );
-            }
+        let what = match step {
+            Step::Discovery => "discovery document",
+            Step::Keys { .. } => "key set",
+        };
+        let body = match body {
+            Ok(body) => body,
+            Err(why) => return self.fetch_failed(tenant, reason, &format!("{what}: {why}")),
+        };
+        match step {
+            Step::Discovery => match discovered_jwks_path(&body, &source.authority) {
+                Ok(path) => self.dispatch(
+                    tenant,
+                    &source.cluster,
+                    &source.authority,
+                    &path.clone(),
+                    Step::Keys { path },
+                    reason,
+                    source.fetch_timeout_ms,
+                ),
+                Err(e) => self.fetch_failed(tenant, reason, &format!("{what}: {e}")),
+            },
+            Step::Keys { path } => match parse_jwks(&body) {
+                Ok(set) => {
+                    let fetched = Fetched {
+                        document: String::from_utf8_lossy(&body).into_owned(),
+                        discovered: source.discovery_path.is_some().then_some(path),
+                        usable: set.len(),
+                        skipped: set.skipped().len(),
+                    };
+                    self.fetch_succeeded(tenant, reason, fetched);
+                }
+                Err(e) => self.fetch_failed(tenant, reason, &format!("{what}: {e}")),
+            },
         }
-        self.wake_waiters(Some(tenant));
     }
 }
 
@@ -238,24 +395,28 @@ impl RootContext for GuardRoot {
                 return false;
             }
         };
-        let now = host::now_seconds();
+        let settings = policy
+            .tenants()
+            .iter()
+            .map(|t| ScheduleSettings::for_source(&t.jwks))
+            .collect();
+        self.records = SharedKeys::for_policy(&policy);
         {
             let mut shared = self.state.borrow_mut();
-            shared.keys =
-                KeySchedule::new(policy.tenants().len(), ScheduleSettings::default(), now);
+            shared.keys = KeyStore::new(settings);
             shared.policy = Some(Rc::new(policy));
         }
+        // Fetches start from the first tick, not from here: Envoy also configures short-lived
+        // VMs (on the main thread) that would claim a fetch and vanish before its answer.
         if let Err(status) = hostcalls::set_tick_period(TICK) {
             log::error!("cannot set tick period: {status:?}");
             return false;
         }
-        self.fetch_due();
         true
     }
 
     fn on_tick(&mut self) {
-        self.fetch_due();
-        self.wake_waiters(None);
+        self.tend_keys();
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {

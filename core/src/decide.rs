@@ -21,8 +21,14 @@ pub enum Decision<'p> {
     Forward(Forwarded<'p>),
     /// Answer locally with the reply for this denial.
     Deny(Denial),
-    /// Pause the request until the tenant's key set is loaded, then decide again.
-    AwaitKeys(TenantIndex),
+    /// Pause the request until the tenant's key set is (re)loaded, then decide again. When
+    /// `refetch` is set, the shell must start a fetch first (an unknown `kid`).
+    AwaitKeys {
+        /// The tenant whose keys are awaited.
+        tenant: TenantIndex,
+        /// Whether the shell must start a refetch.
+        refetch: bool,
+    },
 }
 
 /// A request that may go on to Jira.
@@ -44,13 +50,13 @@ pub fn decide<'p>(
     match decide_inner(policy, head, keys, now) {
         Ok(forwarded) => Decision::Forward(forwarded),
         Err(Outcome::Deny(denial)) => Decision::Deny(denial),
-        Err(Outcome::Await(tenant)) => Decision::AwaitKeys(tenant),
+        Err(Outcome::Await { tenant, refetch }) => Decision::AwaitKeys { tenant, refetch },
     }
 }
 
 enum Outcome {
     Deny(Denial),
-    Await(TenantIndex),
+    Await { tenant: TenantIndex, refetch: bool },
 }
 
 impl From<Denial> for Outcome {
@@ -86,7 +92,7 @@ fn decide_inner<'p>(
     let verified = verify_token(token, policy, keys, now).map_err(|failure| match failure {
         VerifyFailure::Token(e) => Outcome::Deny(Denial::Token(e)),
         VerifyFailure::KeySet(e) => Outcome::Deny(Denial::KeySet(e)),
-        VerifyFailure::AwaitKeys(tenant) => Outcome::Await(tenant),
+        VerifyFailure::AwaitKeys { tenant, refetch } => Outcome::Await { tenant, refetch },
     })?;
     let roles = verified.claims.roles.as_deref().unwrap_or_default();
     let caller = Caller {

@@ -5,6 +5,10 @@
 //! oversized modulus, an exponent other than 65537, bad base64) is skipped and recorded in
 //! [`KeySet::skipped`]; only a document that is not a key set at all, or one without a single
 //! usable key, is an error.
+//!
+//! When an entry carries a certificate (`x5c`), the certificate must hold the same public key
+//! as `n`/`e`, and `x5t`, when present, must be the certificate's SHA-1 thumbprint: an entry
+//! whose parts disagree is skipped, since no one can say which part is the real key.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -222,6 +226,7 @@ struct RawKey {
     n: Option<String>,
     e: Option<String>,
     key_ops: Option<Vec<String>>,
+    x5c: Option<Vec<String>>,
 }
 
 /// Parses a JWKS document into the tenant's usable RS256 keys.
@@ -293,7 +298,41 @@ fn usable_key(entry: serde_json::Value) -> Result<VerificationKey, Skip> {
         .as_deref()
         .and_then(|e| URL_SAFE_NO_PAD.decode(e).ok())
         .ok_or_else(|| skip("missing or malformed e"))?;
+    if let Some(chain) = &raw.x5c {
+        let leaf = chain.first().ok_or_else(|| skip("x5c is empty"))?;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(leaf)
+            .map_err(|_| skip("x5c certificate is not base64"))?;
+        let (cert_n, cert_e) =
+            certificate_rsa_key(&der).ok_or_else(|| skip("x5c is not an RSA certificate"))?;
+        if strip_leading_zeros(&cert_n) != strip_leading_zeros(&n)
+            || strip_leading_zeros(&cert_e) != strip_leading_zeros(&e)
+        {
+            return Err(skip("x5c certificate key differs from n/e"));
+        }
+        if let Some(x5t) = &raw.x5t {
+            use sha1::Digest;
+            if *x5t != URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(&der)) {
+                return Err(skip("x5t is not the x5c certificate's thumbprint"));
+            }
+        }
+    }
     VerificationKey::from_components(kid.clone(), raw.x5t, &n, &e).map_err(|reason| (kid, reason))
+}
+
+/// The RSA modulus and exponent of a DER X.509 certificate's subject public key.
+fn certificate_rsa_key(der: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    use rsa::pkcs1::DecodeRsaPublicKey;
+    use x509_cert::der::Decode;
+    let cert = x509_cert::Certificate::from_der(der).ok()?;
+    let spki = &cert.tbs_certificate.subject_public_key_info;
+    let key = RsaPublicKey::from_pkcs1_der(spki.subject_public_key.as_bytes()?).ok()?;
+    Some((key.n().to_bytes_be(), key.e().to_bytes_be()))
+}
+
+fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    bytes.get(first..).unwrap_or_default()
 }
 
 /// What the shell knows about a tenant's key set at the moment of a request.
@@ -307,8 +346,177 @@ pub enum KeySetState<'a> {
     Unavailable(KeySetError),
 }
 
+/// Whether a token naming an unknown key may cause the tenant's key set to be fetched again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refetch {
+    /// No fetch is running and the rate limit allows one: fetch and wait for it.
+    Allowed,
+    /// A fetch is already running: wait for it.
+    InFlight,
+    /// A refetch happened too recently: decide with the current set.
+    RateLimited,
+}
+
 /// Source of each tenant's current key set; implemented by the shell's key store.
 pub trait KeySets {
     /// The key set of the tenant at `index` in [`crate::policy::Policy::tenants`].
     fn state(&self, tenant: crate::policy::TenantIndex) -> KeySetState<'_>;
+
+    /// Whether an unknown `kid` may trigger a refetch of the tenant's key set now.
+    fn refetch(&self, tenant: crate::policy::TenantIndex) -> Refetch;
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::test_support::{b64, jwk, key};
+
+    fn parse(keys: Vec<Value>) -> Result<KeySet, JwksError> {
+        parse_jwks(json!({ "keys": keys }).to_string().as_bytes())
+    }
+
+    fn skipped_reason(entry: Value) -> &'static str {
+        let set = parse(vec![entry, jwk("good", &key("a"))]).unwrap();
+        assert_eq!(set.len(), 1);
+        set.skipped()[0].reason
+    }
+
+    #[test]
+    fn entra_shaped_entry_without_alg_is_usable() {
+        let set = parse(vec![jwk("k1", &key("a")), jwk("k2", &key("b"))]).unwrap();
+        assert_eq!(set.len(), 2);
+        assert!(set.by_kid("k2").is_some());
+        assert!(set.by_x5t("k1").is_some());
+        assert!(set.by_kid("k3").is_none());
+    }
+
+    #[test]
+    fn unusable_entries_are_skipped_not_fatal() {
+        let mut ec = jwk("ec", &key("a"));
+        ec["kty"] = json!("EC");
+        assert_eq!(skipped_reason(ec), "not an RSA key");
+        let mut enc = jwk("enc", &key("a"));
+        enc["use"] = json!("enc");
+        assert_eq!(skipped_reason(enc), "not a signing key");
+        let mut ps = jwk("ps", &key("a"));
+        ps["alg"] = json!("PS256");
+        assert_eq!(skipped_reason(ps), "alg is not RS256");
+        assert_eq!(
+            skipped_reason(jwk("weak", &key("weak"))),
+            "modulus shorter than 2048 bits"
+        );
+        assert_eq!(
+            skipped_reason(jwk("e3", &key("e3"))),
+            "exponent is not 65537"
+        );
+        let mut bad_n = jwk("bad", &key("a"));
+        bad_n["n"] = json!("not base64!");
+        assert_eq!(skipped_reason(bad_n), "missing or malformed n");
+        assert_eq!(skipped_reason(json!("not an object")), "malformed entry");
+        let mut ops = jwk("ops", &key("a"));
+        ops["key_ops"] = json!(["encrypt"]);
+        assert_eq!(skipped_reason(ops), "key_ops does not allow verify");
+    }
+
+    #[test]
+    fn explicit_rs256_alg_is_accepted() {
+        let mut entry = jwk("k", &key("a"));
+        entry["alg"] = json!("RS256");
+        assert_eq!(parse(vec![entry]).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn duplicate_kid_keeps_the_first_entry() {
+        let set = parse(vec![jwk("k", &key("a")), jwk("k", &key("b"))]).unwrap();
+        assert_eq!(set.len(), 1);
+        assert_eq!(set.skipped()[0].reason, "duplicate kid");
+    }
+
+    #[test]
+    fn a_set_without_usable_keys_is_an_error() {
+        let mut enc = jwk("enc", &key("a"));
+        enc["use"] = json!("enc");
+        assert!(
+            matches!(parse(vec![enc]), Err(JwksError::NoUsableKey { skipped }) if skipped.len() == 1)
+        );
+        assert!(matches!(parse(vec![]), Err(JwksError::NoUsableKey { .. })));
+    }
+
+    #[test]
+    fn documents_that_are_not_key_sets_are_errors() {
+        for body in [&b"not json"[..], b"[]", b"{}", b"{\"keys\":{}}", b""] {
+            assert!(
+                matches!(parse_jwks(body), Err(JwksError::NotAKeySet(_))),
+                "{body:?}"
+            );
+        }
+        let huge = vec![b' '; MAX_DOCUMENT_BYTES + 1];
+        assert_eq!(parse_jwks(&huge).unwrap_err(), JwksError::TooLarge);
+    }
+
+    /// A self-signed certificate for fixture key `a` (made with openssl, see fixtures/README.md).
+    fn cert_a() -> Vec<u8> {
+        let pem = include_str!("../fixtures/tenant-key-a.crt");
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap()
+    }
+
+    fn with_cert(kid: &str, key_name: &str, cert: &[u8], x5t: Option<String>) -> Value {
+        let mut entry = jwk(kid, &key(key_name));
+        entry["x5c"] = json!([base64::engine::general_purpose::STANDARD.encode(cert)]);
+        match x5t {
+            Some(t) => entry["x5t"] = json!(t),
+            None => {
+                entry.as_object_mut().unwrap().remove("x5t");
+            }
+        }
+        entry
+    }
+
+    fn thumbprint(der: &[u8]) -> String {
+        use sha1::Digest;
+        b64(sha1::Sha1::digest(der))
+    }
+
+    #[test]
+    fn certificate_matching_the_key_and_thumbprint_is_accepted() {
+        let cert = cert_a();
+        let set = parse(vec![with_cert("k", "a", &cert, Some(thumbprint(&cert)))]).unwrap();
+        assert_eq!(set.len(), 1);
+        let set = parse(vec![with_cert("k", "a", &cert, None)]).unwrap();
+        assert_eq!(set.len(), 1);
+    }
+
+    #[test]
+    fn certificate_of_another_key_is_skipped() {
+        let cert = cert_a();
+        assert_eq!(
+            skipped_reason(with_cert("k", "b", &cert, Some(thumbprint(&cert)))),
+            "x5c certificate key differs from n/e"
+        );
+    }
+
+    #[test]
+    fn thumbprint_that_is_not_the_certificates_is_skipped() {
+        let cert = cert_a();
+        assert_eq!(
+            skipped_reason(with_cert("k", "a", &cert, Some(b64([7u8; 20])))),
+            "x5t is not the x5c certificate's thumbprint"
+        );
+    }
+
+    #[test]
+    fn garbage_certificate_is_skipped() {
+        assert_eq!(
+            skipped_reason(with_cert("k", "a", b"not a certificate", None)),
+            "x5c is not an RSA certificate"
+        );
+        let mut entry = jwk("k", &key("a"));
+        entry["x5c"] = json!([]);
+        assert_eq!(skipped_reason(entry), "x5c is empty");
+    }
 }

@@ -10,7 +10,7 @@ use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::jwks::{parse_jwks, KeySet, KeySetState, KeySets};
+use crate::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
 use crate::policy::{Policy, TenantIndex};
 
 pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -84,15 +84,31 @@ pub fn header(kid: &str) -> Value {
     json!({"typ": "JWT", "alg": "RS256", "kid": kid})
 }
 
-/// Key sets per tenant index, fixed for a test.
-pub struct FixedKeys(pub Vec<Option<KeySet>>);
+/// Key sets per tenant index, fixed for a test; unknown kids are rate-limited unless changed.
+pub struct FixedKeys {
+    pub sets: Vec<Option<KeySet>>,
+    pub refetch: Refetch,
+}
+
+impl FixedKeys {
+    pub fn new(sets: Vec<Option<KeySet>>) -> Self {
+        FixedKeys {
+            sets,
+            refetch: Refetch::RateLimited,
+        }
+    }
+}
 
 impl KeySets for FixedKeys {
     fn state(&self, tenant: TenantIndex) -> KeySetState<'_> {
-        match self.0.get(tenant.0) {
+        match self.sets.get(tenant.0) {
             Some(Some(set)) => KeySetState::Ready(set),
             _ => KeySetState::Loading,
         }
+    }
+
+    fn refetch(&self, _tenant: TenantIndex) -> Refetch {
+        self.refetch
     }
 }
 
@@ -101,7 +117,7 @@ impl KeySets for FixedKeys {
 pub fn keys() -> FixedKeys {
     let t0 = json!({"keys": [jwk("key-a", &key("a")), jwk("key-b", &key("b"))]});
     let t1 = json!({"keys": [jwk("shared-a", &key("a"))]});
-    FixedKeys(vec![
+    FixedKeys::new(vec![
         Some(parse_jwks(t0.to_string().as_bytes()).unwrap()),
         Some(parse_jwks(t1.to_string().as_bytes()).unwrap()),
     ])

@@ -76,6 +76,11 @@ pub const MAX_TOKEN_CACHE_SIZE: i64 = 1_000_000;
 /// `key_wait_ms` when not configured: how long a request may wait for a key-set fetch.
 pub const DEFAULT_KEY_WAIT_MS: i64 = 3_000;
 
+/// The text form of a GUID the configuration accepts (`tenant_id`, `app_id`), as a regular
+/// expression for the JSON Schema: `8-4-4-4-12` hexadecimal digits, either case.
+pub const GUID_PATTERN: &str =
+    "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$";
+
 /// Why a configuration was refused: `path` is the field (e.g. `tenants[0].tenant_id`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -114,6 +119,60 @@ pub fn compile_policy(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Policy, ConfigError> {
     compile::compile(parse::parse(json)?, env)
+}
+
+/// The JSON Schema (draft 2020-12) of the plugin configuration, generated from the types the
+/// parser reads, so it cannot fall behind the fields the filter accepts. It checks shapes,
+/// patterns and bounds; what only [`compile_policy`] can check (duplicates across entries,
+/// references between tenants and clients, environment variables) it does not.
+#[cfg(feature = "schema")]
+pub fn schema() -> serde_json::Value {
+    let mut schema = serde_json::Value::from(schemars::schema_for!(raw::RawConfig));
+    join_wrapped_lines(&mut schema);
+    schema
+}
+
+/// The descriptions come from doc comments wrapped for the source file; in the schema each
+/// paragraph is one line, as editors show it.
+#[cfg(feature = "schema")]
+fn join_wrapped_lines(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(members) => {
+            for (key, member) in members.iter_mut() {
+                match member {
+                    Value::String(text) if key == "description" => {
+                        let paragraphs: Vec<String> =
+                            text.split("\n\n").map(|p| p.replace('\n', " ")).collect();
+                        *text = paragraphs.join("\n\n");
+                    }
+                    other => join_wrapped_lines(other),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(join_wrapped_lines),
+        _ => {}
+    }
+}
+
+/// An [`raw::Object`] is described by the schema of what it wraps.
+#[cfg(feature = "schema")]
+impl<T: schemars::JsonSchema> schemars::JsonSchema for raw::Object<T> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        T::schema_id()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<T>()
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! tenant's key set to look in, the `kid` only selects a key inside it, and the algorithm is
 //! always RS256. Claims are judged after the signature holds.
 
-use crate::jwks::{KeySetState, KeySets};
+use crate::jwks::{KeySetState, KeySets, Refetch};
 use crate::policy::{Policy, TenantIndex, TokenVersion};
 
 use super::claims::EntraClaims;
@@ -52,8 +52,14 @@ impl VerifiedToken {
 pub enum VerifyFailure {
     /// The token is not acceptable (401).
     Token(TokenError),
-    /// The tenant's key set is not loaded yet; retry once it is.
-    AwaitKeys(TenantIndex),
+    /// The tenant's key set is not loaded yet, or lacks the token's key and a fetch may bring
+    /// it; decide again once the fetch is done. `refetch`: the shell must start that fetch.
+    AwaitKeys {
+        /// The tenant whose key set is awaited.
+        tenant: TenantIndex,
+        /// True when a refetch must be started (an unknown `kid`, within the rate limit).
+        refetch: bool,
+    },
     /// The tenant has no usable key set (503).
     KeySet(crate::jwks::KeySetError),
 }
@@ -91,15 +97,37 @@ pub fn verify_token(
 
     let key_set = match keys.state(tenant_index) {
         KeySetState::Ready(set) => set,
-        KeySetState::Loading => return Err(VerifyFailure::AwaitKeys(tenant_index)),
+        KeySetState::Loading => {
+            return Err(VerifyFailure::AwaitKeys {
+                tenant: tenant_index,
+                refetch: false,
+            })
+        }
         KeySetState::Unavailable(e) => return Err(VerifyFailure::KeySet(e)),
     };
-    let key = match (&header.kid, &header.x5t) {
+    let found = match (&header.kid, &header.x5t) {
         (Some(kid), _) => key_set.by_kid(kid),
         (None, Some(x5t)) => key_set.by_x5t(x5t),
         (None, None) => return Err(TokenError::MissingKeyId.into()),
-    }
-    .ok_or(TokenError::UnknownKey)?;
+    };
+    // An unknown key may be a rotation this filter has not seen yet: the key set is fetched
+    // again (rate-limited) before the token is refused.
+    let key = match (found, keys.refetch(tenant_index)) {
+        (Some(key), _) => key,
+        (None, Refetch::Allowed) => {
+            return Err(VerifyFailure::AwaitKeys {
+                tenant: tenant_index,
+                refetch: true,
+            })
+        }
+        (None, Refetch::InFlight) => {
+            return Err(VerifyFailure::AwaitKeys {
+                tenant: tenant_index,
+                refetch: false,
+            })
+        }
+        (None, Refetch::RateLimited) => return Err(TokenError::UnknownKey.into()),
+    };
     let signature = untrusted.signature()?;
     if !key.verify_rs256(untrusted.signing_input.as_bytes(), &signature) {
         return Err(TokenError::BadSignature.into());
@@ -535,11 +563,39 @@ mod tests {
 
     #[test]
     fn request_waits_while_the_tenants_keys_load() {
-        let keys = FixedKeys(vec![None, None]);
+        let keys = FixedKeys::new(vec![None, None]);
         let t = sign(&key("a"), &header("key-a"), &v2_claims());
         assert_eq!(
             verify_token(&t, &policy(), &keys, NOW).unwrap_err(),
-            VerifyFailure::AwaitKeys(TenantIndex(0))
+            VerifyFailure::AwaitKeys {
+                tenant: TenantIndex(0),
+                refetch: false
+            }
         );
+    }
+
+    #[test]
+    fn unknown_kid_asks_for_a_refetch_when_the_rate_limit_allows() {
+        let mut keys = keys();
+        keys.refetch = Refetch::Allowed;
+        let t = sign(&key("a"), &header("rotated-in"), &v2_claims());
+        assert_eq!(
+            verify_token(&t, &policy(), &keys, NOW).unwrap_err(),
+            VerifyFailure::AwaitKeys {
+                tenant: TenantIndex(0),
+                refetch: true
+            }
+        );
+        keys.refetch = Refetch::InFlight;
+        assert_eq!(
+            verify_token(&t, &policy(), &keys, NOW).unwrap_err(),
+            VerifyFailure::AwaitKeys {
+                tenant: TenantIndex(0),
+                refetch: false
+            }
+        );
+        // A known kid never waits for a refetch.
+        let t = sign(&key("a"), &header("key-a"), &v2_claims());
+        assert!(verify_token(&t, &policy(), &keys, NOW).is_ok());
     }
 }
