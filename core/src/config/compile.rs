@@ -196,7 +196,7 @@ fn compile_jwks(at: &str, raw: &RawJwks, tenant_id: Guid) -> Result<JwksSource, 
         format!("{at}.refresh_seconds"),
         raw.refresh_seconds,
         DEFAULT_REFRESH_SECONDS,
-        60,
+        1,
         7 * 86_400,
     )?;
     let min_refetch_seconds = bounded(
@@ -1062,8 +1062,8 @@ mod tests {
     #[test]
     fn key_set_timing_is_bounded() {
         assert_eq!(
-            error_with("/tenants/0/jwks/refresh_seconds", json!(10)),
-            "tenants[0].jwks.refresh_seconds: must be between 60 and 604800, got 10"
+            error_with("/tenants/0/jwks/refresh_seconds", json!(0)),
+            "tenants[0].jwks.refresh_seconds: must be between 1 and 604800, got 0"
         );
         assert_eq!(
             error_with("/tenants/0/jwks/max_stale_seconds", json!(100)),
