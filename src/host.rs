@@ -3,12 +3,20 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use jira_entra_guard_core::decide::{Decision, Forwarded};
+use jira_entra_guard_core::decide::Identity;
 use jira_entra_guard_core::denial::Denial;
 use jira_entra_guard_core::reply::{deny_reply, upstream_headers};
 use jira_entra_guard_core::request::{RequestHead, METHOD_OVERRIDE_HEADERS};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MapType;
+
+/// Milliseconds since the epoch by the host's clock.
+pub fn now_millis() -> u64 {
+    hostcalls::get_current_time()
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
 
 /// Whole seconds of an epoch-milliseconds time (token claims are in seconds).
 pub fn seconds(millis: u64) -> i64 {
@@ -25,59 +33,33 @@ pub fn jitter() -> u32 {
     nanos.rotate_left(13) ^ 0x9e37_79b9
 }
 
-/// Milliseconds since the epoch by the host's clock (wait deadlines, jitter).
-pub fn now_millis() -> u64 {
-    hostcalls::get_current_time()
-        .unwrap_or(SystemTime::UNIX_EPOCH)
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 /// The request headers of the effective context, as the owned pairs the head borrows from.
 pub fn request_headers() -> Vec<(String, String)> {
     hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default()
 }
 
-/// Picks the request head out of the header list (names arrive lowercase from Envoy).
-pub fn request_head(headers: &[(String, String)]) -> RequestHead<'_> {
+/// The request head and `x-request-id`, picked out of the header list (names arrive lowercase
+/// from Envoy).
+pub fn request_head(headers: &[(String, String)]) -> (RequestHead<'_>, Option<&str>) {
     let mut head = RequestHead::default();
+    let mut request_id = None;
     for (name, value) in headers {
         match name.as_str() {
             ":method" => head.method = value,
             ":path" => head.path = value,
             "authorization" => head.authorization.push(value),
+            "x-request-id" => request_id = Some(value.as_str()),
             other if METHOD_OVERRIDE_HEADERS.contains(&other) => head.method_overrides.push(value),
             _ => {}
         }
     }
-    head
+    (head, request_id)
 }
 
-/// Acts on a decision for the effective request: forward it (after rewriting the identity
-/// headers) or answer it locally. Returns true when the request may continue to Jira.
-pub fn apply(decision: &Decision<'_>, retry_after: u64) -> bool {
-    match decision {
-        Decision::Forward(forwarded) => {
-            forward(forwarded);
-            true
-        }
-        Decision::Deny(denial) => {
-            deny(denial, retry_after);
-            false
-        }
-        // The caller handles waiting; reaching here means the wait is over without keys.
-        Decision::AwaitKeys { .. } => {
-            deny(
-                &Denial::KeySet(jira_entra_guard_core::jwks::KeySetError::Unavailable),
-                retry_after,
-            );
-            false
-        }
-    }
-}
-
-fn forward(forwarded: &Forwarded<'_>) {
-    let changes = upstream_headers(forwarded.grant.as_ref());
+/// Rewrites the effective request's identity headers before it goes on to Jira: the Entra
+/// token and caller-supplied identity headers are removed, then the client's are set.
+pub fn forward(identity: Option<&Identity<'_>>) {
+    let changes = upstream_headers(identity);
     for name in changes.remove {
         // Removing an absent header is not an error worth reporting.
         let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);

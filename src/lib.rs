@@ -4,8 +4,9 @@
 //! - [`root`]: one per Wasm VM (one VM per Envoy worker). Compiles the plugin configuration,
 //!   fetches each tenant's key set with `dispatch_http_call`, drives the fetch schedule from
 //!   `on_tick`, and wakes or times out requests that wait for keys.
-//! - [`http`]: one per request. Reads the request head, asks the core for a decision and applies
-//!   it: forward with identity headers, answer locally, or wait for keys.
+//! - [`http`]: one per request; hands it to [`request_flow`], the one path every request takes:
+//!   decide with the core, count ([`metrics`]), write the audit record, and forward with
+//!   identity headers, answer locally, or wait for keys.
 //! - [`shared_keys`]: each tenant's key record in Envoy's shared data, so that one Envoy
 //!   process fetches each key set once for all its VMs.
 //! - [`host`]: the few host calls both use, in one place (local replies, header rewriting,
@@ -14,6 +15,8 @@
 
 pub mod host;
 pub mod http;
+pub mod metrics;
+pub mod request_flow;
 pub mod root;
 pub mod shared_keys;
 

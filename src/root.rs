@@ -13,18 +13,20 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use jira_entra_guard_core::config::compile_policy;
-use jira_entra_guard_core::decide::{decide, Decision};
 use jira_entra_guard_core::jwks::parse_jwks;
 use jira_entra_guard_core::key_schedule::{
     discovered_jwks_path, Claim, FetchReason, KeyStore, Observed, ScheduleSettings,
 };
 use jira_entra_guard_core::policy::{Policy, TenantIndex};
+use jira_entra_guard_core::token_cache::TokenCache;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 
 use crate::host;
 use crate::http::GuardRequest;
+use crate::metrics::{tagged, Metrics};
+use crate::request_flow::{process, Flow};
 use crate::shared_keys::SharedKeys;
 
 /// Granularity of the fetch schedule and of waiting-request deadlines.
@@ -52,6 +54,10 @@ pub struct Shared {
     pub waiters: Vec<Waiter>,
     /// Tenants for which a request found an unknown key and asked for a refetch.
     pub refetch_requested: Vec<TenantIndex>,
+    /// Verified tokens of this VM.
+    pub cache: TokenCache,
+    /// This VM's stats.
+    pub metrics: Metrics,
 }
 
 /// Shared state handle.
@@ -113,6 +119,7 @@ impl GuardRoot {
             }
         }
         self.wake_waiters(None);
+        self.record_gauges();
     }
 
     /// Takes in the tenant's shared record if it changed; wakes its waiters when it did.
@@ -226,6 +233,7 @@ impl GuardRoot {
             }
         });
         self.sync(tenant);
+        self.count_fetch("success");
         log::info!(
             "key set for tenant {}: fetched ({}), {usable} usable keys, {skipped} skipped; next refresh in {}s",
             self.tenant_id(tenant),
@@ -243,6 +251,7 @@ impl GuardRoot {
             fetched_at = record.fetched_at_ms;
         });
         self.sync(tenant);
+        self.count_fetch("failure");
         let kept = self.state.borrow().keys.usable_keys(tenant);
         let kept_text = if fetched_at == 0 {
             "no key set yet: requests get 503".to_owned()
@@ -258,6 +267,35 @@ impl GuardRoot {
             reason_text(reason),
             next.saturating_sub(now_ms).div_ceil(1_000)
         );
+    }
+
+    fn count_fetch(&self, outcome: &str) {
+        let name = tagged("key_fetch_total", "outcome", outcome);
+        self.state.borrow_mut().metrics.count(&name);
+    }
+
+    /// Per-tenant gauges: usable keys and the age of the key set in use.
+    fn record_gauges(&self) {
+        let Some(policy) = self.policy() else { return };
+        let now_ms = host::now_millis();
+        let mut shared = self.state.borrow_mut();
+        let shared = &mut *shared;
+        for (index, tenant) in policy.tenants().iter().enumerate() {
+            let id = tenant.tenant_id.to_string();
+            let usable = shared.keys.usable_keys(TenantIndex(index));
+            let age = shared
+                .keys
+                .record(TenantIndex(index))
+                .filter(|r| r.fetched_at_ms != 0)
+                .map_or(0, |r| now_ms.saturating_sub(r.fetched_at_ms) / 1_000);
+            shared.metrics.gauge(
+                &tagged("usable_keys", "tenant", &id),
+                u64::try_from(usable).unwrap_or(0),
+            );
+            shared
+                .metrics
+                .gauge(&tagged("key_set_age_seconds", "tenant", &id), age);
+        }
     }
 
     fn tenant_id(&self, tenant: TenantIndex) -> String {
@@ -286,31 +324,8 @@ impl GuardRoot {
         }
     }
 
-    fn decide_for_waiter(&self, waiter: Waiter, timed_out: bool) {
-        let Some(policy) = self.policy() else { return };
-        let headers = host::request_headers();
-        let head = host::request_head(&headers);
-        let now_ms = host::now_millis();
-        let shared = self.state.borrow();
-        let decision = decide(
-            &policy,
-            &head,
-            &shared.keys.at(now_ms),
-            host::seconds(now_ms),
-        );
-        let retry_after = shared.keys.retry_after_seconds(waiter.tenant, now_ms);
-        drop(shared);
-        if let Decision::AwaitKeys { tenant, refetch } = decision {
-            if !timed_out {
-                let mut shared = self.state.borrow_mut();
-                if refetch && !shared.refetch_requested.contains(&tenant) {
-                    shared.refetch_requested.push(tenant);
-                }
-                shared.waiters.push(Waiter { tenant, ..waiter });
-                return;
-            }
-        }
-        if host::apply(&decision, retry_after) {
+    fn decide_for_waiter(&self, waiter: Waiter, deadline_passed: bool) {
+        if process(&self.state, waiter.context_id, deadline_passed) == Flow::Continue {
             let _ = hostcalls::resume_http_request();
         }
     }
@@ -404,6 +419,7 @@ impl RootContext for GuardRoot {
         {
             let mut shared = self.state.borrow_mut();
             shared.keys = KeyStore::new(settings);
+            shared.cache = TokenCache::new(policy.token_cache_size());
             shared.policy = Some(Rc::new(policy));
         }
         // Fetches start from the first tick, not from here: Envoy also configures short-lived

@@ -1,24 +1,30 @@
 //! The request pipeline, in order: refuse ambiguous requests (method overrides, non-canonical
-//! paths), let public paths through, take the bearer token, verify it, and ask the policy whether
-//! this client may make this call. The shell calls [`decide`] once per request (again after a
-//! key set it was waiting for arrives) and acts on the [`Decision`].
+//! paths), let public paths through, take the bearer token, verify it (or find it in the
+//! verified-token cache), and ask the policy whether this client may make this call. The result
+//! is a [`Verdict`]: what the policy decided and who asked. [`Verdict::action`] then applies the
+//! enforcement mode (a dry-run lets a denied request through, flagged), which is what the shell
+//! carries out. The shell calls [`decide`] once per request (again after a key set it was
+//! waiting for arrives).
+
+use std::rc::Rc;
 
 use crate::denial::Denial;
-use crate::jwks::KeySets;
+use crate::jwks::{KeySetState, KeySets};
 use crate::path::canonical_path;
-use crate::policy::{Caller, Grant, Policy, RequestTarget, TenantIndex};
+use crate::policy::{Caller, Client, Grant, Mode, Policy, RequestTarget, TenantIndex};
 use crate::request::{RequestHead, RequestRejection};
 use crate::token::bearer::bearer_token;
 use crate::token::verify::{verify_token, VerifiedToken, VerifyFailure};
+use crate::token_cache::{digest, TokenCache};
 
-/// What the shell must do with the request.
+/// What the policy decided.
 // Built once per request and moved at most once: boxing the large variant would only add an
 // allocation to every allowed request.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Decision<'p> {
     /// Forward to Jira, with the identity headers of the grant (none for a public path).
-    Forward(Forwarded<'p>),
+    Forward(Option<Grant<'p>>),
     /// Answer locally with the reply for this denial.
     Deny(Denial),
     /// Pause the request until the tenant's key set is (re)loaded, then decide again. When
@@ -31,27 +37,108 @@ pub enum Decision<'p> {
     },
 }
 
-/// A request that may go on to Jira.
+/// A decision with what is known about the caller, for enforcement, logs and metrics.
 #[derive(Debug)]
-pub struct Forwarded<'p> {
-    /// The client's grant; `None` when the path is public.
-    pub grant: Option<Grant<'p>>,
-    /// The verified token behind the grant.
-    pub token: Option<VerifiedToken>,
+pub struct Verdict<'p> {
+    /// The policy's decision.
+    pub decision: Decision<'p>,
+    /// The verified token, when one was presented and verified.
+    pub token: Option<Rc<VerifiedToken>>,
+    /// The configured client the token identifies, even when the policy denies the call.
+    pub client: Option<&'p Client>,
+    /// Whether the verified token came from the cache.
+    pub cache_hit: bool,
 }
 
-/// Decides one request at time `now` (seconds since the epoch).
+/// What the shell does with the request.
+#[derive(Debug)]
+pub enum Action<'p> {
+    /// Forward to Jira with these identity headers (none for public paths and unidentified
+    /// callers). `would_deny` is set when a dry-run lets a denied request through.
+    Forward {
+        /// The client's name, app id and upstream credential, when known.
+        identity: Option<Identity<'p>>,
+        /// The denial the dry-run did not enforce.
+        would_deny: Option<Denial>,
+    },
+    /// Answer locally.
+    Deny(Denial),
+    /// Wait for keys (see [`Decision::AwaitKeys`]).
+    AwaitKeys {
+        /// The tenant whose keys are awaited.
+        tenant: TenantIndex,
+        /// Whether the shell must start a refetch.
+        refetch: bool,
+    },
+}
+
+/// The identity presented to Jira.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity<'p> {
+    /// `x-jira-client`.
+    pub client_name: &'p str,
+    /// `x-jira-client-id`.
+    pub app_id: &'p str,
+    /// The upstream `Authorization`, when the client maps to its own Jira account.
+    pub upstream_authorization: Option<&'p str>,
+}
+
+impl<'p> Verdict<'p> {
+    /// Applies the enforcement mode: in `audit` mode (for the whole policy, or for the client
+    /// the token identifies) a denial is not answered but carried along as `would_deny`.
+    pub fn action(&self, policy: &'p Policy) -> Action<'p> {
+        match &self.decision {
+            Decision::Forward(grant) => Action::Forward {
+                identity: grant.as_ref().map(|g| Identity {
+                    client_name: g.client_name,
+                    app_id: g.app_id,
+                    upstream_authorization: g.upstream_authorization,
+                }),
+                would_deny: None,
+            },
+            Decision::AwaitKeys { tenant, refetch } => Action::AwaitKeys {
+                tenant: *tenant,
+                refetch: *refetch,
+            },
+            Decision::Deny(denial) => {
+                let client_dry_run = self.client.is_some_and(|c| c.mode() == Mode::Audit);
+                if policy.mode() == Mode::Audit || client_dry_run {
+                    Action::Forward {
+                        identity: self.client.map(|c| Identity {
+                            client_name: c.name(),
+                            app_id: c.app_id_text(),
+                            upstream_authorization: c.upstream_authorization(),
+                        }),
+                        would_deny: Some(denial.clone()),
+                    }
+                } else {
+                    Action::Deny(denial.clone())
+                }
+            }
+        }
+    }
+}
+
+/// Decides one request at time `now` (seconds since the epoch), using and filling `cache`.
 pub fn decide<'p>(
     policy: &'p Policy,
     head: &RequestHead<'_>,
     keys: &impl KeySets,
+    cache: &mut TokenCache,
     now: i64,
-) -> Decision<'p> {
-    match decide_inner(policy, head, keys, now) {
-        Ok(forwarded) => Decision::Forward(forwarded),
+) -> Verdict<'p> {
+    let mut verdict = Verdict {
+        decision: Decision::Forward(None),
+        token: None,
+        client: None,
+        cache_hit: false,
+    };
+    verdict.decision = match decide_inner(policy, head, keys, cache, now, &mut verdict) {
+        Ok(grant) => Decision::Forward(grant),
         Err(Outcome::Deny(denial)) => Decision::Deny(denial),
         Err(Outcome::Await { tenant, refetch }) => Decision::AwaitKeys { tenant, refetch },
-    }
+    };
+    verdict
 }
 
 enum Outcome {
@@ -69,8 +156,10 @@ fn decide_inner<'p>(
     policy: &'p Policy,
     head: &RequestHead<'_>,
     keys: &impl KeySets,
+    cache: &mut TokenCache,
     now: i64,
-) -> Result<Forwarded<'p>, Outcome> {
+    verdict: &mut Verdict<'p>,
+) -> Result<Option<Grant<'p>>, Outcome> {
     if head.method.is_empty() || head.path.is_empty() {
         return Err(Denial::Request(RequestRejection::MissingPseudoHeader).into());
     }
@@ -83,17 +172,10 @@ fn decide_inner<'p>(
         path: &path,
     };
     if policy.is_public(&target) {
-        return Ok(Forwarded {
-            grant: None,
-            token: None,
-        });
+        return Ok(None);
     }
     let token = bearer_token(&head.authorization)?;
-    let verified = verify_token(token, policy, keys, now).map_err(|failure| match failure {
-        VerifyFailure::Token(e) => Outcome::Deny(Denial::Token(e)),
-        VerifyFailure::KeySet(e) => Outcome::Deny(Denial::KeySet(e)),
-        VerifyFailure::AwaitKeys { tenant, refetch } => Outcome::Await { tenant, refetch },
-    })?;
+    let verified = verified_token(token, policy, keys, cache, now, verdict)?;
     let roles = verified.claims.roles.as_deref().unwrap_or_default();
     let caller = Caller {
         tenant: verified.tenant,
@@ -102,9 +184,285 @@ fn decide_inner<'p>(
         roles,
         delegated: verified.claims.is_delegated(),
     };
-    let grant = policy.authorize(&caller, &target).map_err(Denial::Policy)?;
-    Ok(Forwarded {
-        grant: Some(grant),
-        token: Some(verified),
-    })
+    verdict.client = policy.client_of(&caller);
+    let grant = policy.authorize(&caller, &target).map_err(Denial::Policy);
+    verdict.token = Some(Rc::clone(&verified));
+    Ok(Some(grant?))
+}
+
+/// The token's verified form: from the cache when it holds it (unexpired, key still
+/// published, key set usable), else verified now and cached.
+fn verified_token(
+    token: &str,
+    policy: &Policy,
+    keys: &impl KeySets,
+    cache: &mut TokenCache,
+    now: i64,
+    verdict: &mut Verdict<'_>,
+) -> Result<Rc<VerifiedToken>, Outcome> {
+    let key = digest(token);
+    let cached = cache.get(&key, now, |t| match keys.state(t.tenant) {
+        KeySetState::Ready(set) => t.key_id.is_in(set),
+        KeySetState::Loading | KeySetState::Unavailable(_) => false,
+    });
+    if let Some(hit) = cached {
+        verdict.cache_hit = true;
+        return Ok(hit);
+    }
+    let verified = verify_token(token, policy, keys, now).map_err(|failure| match failure {
+        VerifyFailure::Token(e) => Outcome::Deny(Denial::Token(e)),
+        VerifyFailure::KeySet(e) => Outcome::Deny(Denial::KeySet(e)),
+        VerifyFailure::AwaitKeys { tenant, refetch } => Outcome::Await { tenant, refetch },
+    })?;
+    let verified = Rc::new(verified);
+    cache.insert(key, Rc::clone(&verified));
+    Ok(verified)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::policy::PolicyDenial;
+    use crate::test_support::*;
+    use crate::token::TokenError;
+
+    fn head<'a>(method: &'a str, path: &'a str, auth: Option<&'a str>) -> RequestHead<'a> {
+        RequestHead {
+            method,
+            path,
+            authorization: auth.into_iter().collect(),
+            method_overrides: vec![],
+        }
+    }
+
+    fn bearer(token: &str) -> String {
+        format!("Bearer {token}")
+    }
+
+    fn good() -> String {
+        bearer(&sign(&key("a"), &header("key-a"), &v2_claims()))
+    }
+
+    #[test]
+    fn allowed_call_forwards_with_the_clients_identity() {
+        let policy = policy();
+        let auth = good();
+        let verdict = decide(
+            &policy,
+            &head("GET", "/rest/api/2/search?jql=x", Some(&auth)),
+            &keys(),
+            &mut TokenCache::new(10),
+            NOW,
+        );
+        let Decision::Forward(Some(grant)) = &verdict.decision else {
+            panic!("{verdict:?}")
+        };
+        assert_eq!(grant.client_name, "reporting-bot");
+        assert_eq!(verdict.client.map(|c| c.name()), Some("reporting-bot"));
+        assert!(matches!(
+            verdict.action(&policy),
+            Action::Forward {
+                identity: Some(Identity {
+                    client_name: "reporting-bot",
+                    ..
+                }),
+                would_deny: None
+            }
+        ));
+    }
+
+    #[test]
+    fn second_request_with_the_same_token_is_served_from_the_cache() {
+        let policy = policy();
+        let auth = good();
+        let mut cache = TokenCache::new(10);
+        let h = head("GET", "/rest/api/2/myself", Some(&auth));
+        assert!(!decide(&policy, &h, &keys(), &mut cache, NOW).cache_hit);
+        let again = decide(&policy, &h, &keys(), &mut cache, NOW);
+        assert!(again.cache_hit);
+        assert!(matches!(again.decision, Decision::Forward(Some(_))));
+        // The ACL is still evaluated for each request.
+        let other = head("DELETE", "/rest/api/2/myself", Some(&auth));
+        let denied = decide(&policy, &other, &keys(), &mut cache, NOW);
+        assert!(denied.cache_hit);
+        assert!(matches!(
+            denied.decision,
+            Decision::Deny(Denial::Policy(PolicyDenial::MethodNotAllowed))
+        ));
+    }
+
+    #[test]
+    fn cached_token_is_not_used_past_its_expiry() {
+        let policy = policy();
+        let auth = good();
+        let mut cache = TokenCache::new(10);
+        let h = head("GET", "/rest/api/2/myself", Some(&auth));
+        decide(&policy, &h, &keys(), &mut cache, NOW);
+        let late = decide(&policy, &h, &keys(), &mut cache, NOW + 3300 + 61);
+        assert!(!late.cache_hit);
+        assert!(matches!(
+            late.decision,
+            Decision::Deny(Denial::Token(TokenError::Expired))
+        ));
+    }
+
+    #[test]
+    fn cached_token_is_dropped_when_its_key_leaves_the_set() {
+        let policy = policy();
+        let auth = good();
+        let mut cache = TokenCache::new(10);
+        let h = head("GET", "/rest/api/2/myself", Some(&auth));
+        decide(&policy, &h, &keys(), &mut cache, NOW);
+        let rotated = json!({"keys": [jwk("key-b", &key("b"))]});
+        let keys = FixedKeys::new(vec![
+            Some(crate::jwks::parse_jwks(rotated.to_string().as_bytes()).unwrap()),
+            None,
+        ]);
+        let after = decide(&policy, &h, &keys, &mut cache, NOW);
+        assert!(!after.cache_hit);
+        assert!(matches!(
+            after.decision,
+            Decision::Deny(Denial::Token(TokenError::UnknownKey))
+        ));
+    }
+
+    #[test]
+    fn failures_are_never_cached() {
+        let policy = policy();
+        let forged = bearer(&sign(&key("attacker"), &header("key-a"), &v2_claims()));
+        let mut cache = TokenCache::new(10);
+        let h = head("GET", "/rest/api/2/myself", Some(&forged));
+        decide(&policy, &h, &keys(), &mut cache, NOW);
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn public_path_needs_no_token_and_sets_no_identity() {
+        let policy = policy();
+        let verdict = decide(
+            &policy,
+            &head("GET", "/status", None),
+            &keys(),
+            &mut TokenCache::new(1),
+            NOW,
+        );
+        assert!(matches!(verdict.decision, Decision::Forward(None)));
+    }
+
+    #[test]
+    fn path_and_override_checks_come_before_public_paths_and_tokens() {
+        let policy = policy();
+        let verdict = decide(
+            &policy,
+            &head("GET", "/status/..", None),
+            &keys(),
+            &mut TokenCache::new(1),
+            NOW,
+        );
+        assert!(matches!(verdict.decision, Decision::Deny(Denial::Path(_))));
+        let mut h = head("GET", "/status", None);
+        h.method_overrides = vec!["DELETE"];
+        let verdict = decide(&policy, &h, &keys(), &mut TokenCache::new(1), NOW);
+        assert!(matches!(
+            verdict.decision,
+            Decision::Deny(Denial::Request(RequestRejection::MethodOverride))
+        ));
+    }
+
+    fn audit_policy(global: bool, client: bool) -> Policy {
+        let mut doc = policy_json();
+        if global {
+            doc["mode"] = json!("audit");
+        }
+        if client {
+            doc["clients"][0]["mode"] = json!("audit");
+        }
+        crate::config::compile_policy(doc.to_string().as_bytes(), &|_| None).unwrap()
+    }
+
+    #[test]
+    fn audit_mode_lets_every_denial_through_flagged() {
+        let policy = audit_policy(true, false);
+        let verdict = decide(
+            &policy,
+            &head("GET", "/rest/api/2/myself", None),
+            &keys(),
+            &mut TokenCache::new(1),
+            NOW,
+        );
+        let action = verdict.action(&policy);
+        assert!(matches!(
+            action,
+            Action::Forward {
+                identity: None,
+                would_deny: Some(Denial::MissingToken)
+            }
+        ));
+    }
+
+    #[test]
+    fn per_client_dry_run_only_covers_that_clients_policy_denials() {
+        let policy = audit_policy(false, true);
+        let auth = good();
+        let verdict = decide(
+            &policy,
+            &head("DELETE", "/rest/api/2/myself", Some(&auth)),
+            &keys(),
+            &mut TokenCache::new(1),
+            NOW,
+        );
+        assert!(matches!(
+            verdict.action(&policy),
+            Action::Forward {
+                identity: Some(Identity {
+                    client_name: "reporting-bot",
+                    ..
+                }),
+                would_deny: Some(Denial::Policy(PolicyDenial::MethodNotAllowed))
+            }
+        ));
+        // A request that identifies no client is still enforced.
+        let verdict = decide(
+            &policy,
+            &head("GET", "/rest/api/2/myself", None),
+            &keys(),
+            &mut TokenCache::new(1),
+            NOW,
+        );
+        assert!(matches!(
+            verdict.action(&policy),
+            Action::Deny(Denial::MissingToken)
+        ));
+    }
+
+    #[test]
+    fn enforce_mode_answers_denials_locally() {
+        let policy = policy();
+        let verdict = decide(
+            &policy,
+            &head("GET", "/rest/api/2/myself", None),
+            &keys(),
+            &mut TokenCache::new(1),
+            NOW,
+        );
+        assert!(matches!(
+            verdict.action(&policy),
+            Action::Deny(Denial::MissingToken)
+        ));
+        let unavailable = FixedKeys::new(vec![]);
+        let auth = good();
+        let verdict = decide(
+            &policy,
+            &head("GET", "/rest/api/2/myself", Some(&auth)),
+            &unavailable,
+            &mut TokenCache::new(1),
+            NOW,
+        );
+        assert!(matches!(
+            verdict.action(&policy),
+            Action::AwaitKeys { refetch: false, .. }
+        ));
+    }
 }

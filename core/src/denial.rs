@@ -35,6 +35,42 @@ impl Denial {
         }
     }
 
+    /// Stable machine-readable reason for audit logs: the specific cause.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Denial::Request(RequestRejection::MethodOverride) => "method_override",
+            Denial::Request(RequestRejection::MissingPseudoHeader) => "missing_pseudo_header",
+            Denial::Path(_) => "refused_path",
+            Denial::MissingToken => "no_token",
+            Denial::Token(e) => e.code(),
+            Denial::KeySet(e) => e.code(),
+            Denial::Policy(p) => p.code(),
+        }
+    }
+
+    /// The reason a denial is counted under in metrics: the broad class an operator watches.
+    pub fn metric_reason(&self) -> &'static str {
+        use crate::policy::PolicyDenial as P;
+        match self {
+            Denial::Request(_) | Denial::Path(_) => "refused_request",
+            Denial::MissingToken => "no_token",
+            Denial::Token(_) => "invalid_token",
+            Denial::KeySet(_) => "keys_unavailable",
+            Denial::Policy(P::UnknownClient) => "unknown_client",
+            Denial::Policy(P::CertificateRequired | P::ClientSecretNotAccepted) => {
+                "certificate_credential"
+            }
+            Denial::Policy(P::DelegatedToken) => "delegated_token",
+            Denial::Policy(
+                P::MissingRole
+                | P::DeniedByRule
+                | P::MethodNotAllowed
+                | P::PathNotAllowed
+                | P::ProjectNotAllowed,
+            ) => "acl",
+        }
+    }
+
     /// Human-readable reason for the response body and logs. Never contains the token.
     pub fn description(&self) -> &'static str {
         match self {

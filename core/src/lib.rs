@@ -9,6 +9,7 @@
 //! crate only moves bytes between Envoy and these functions.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod config;
 pub mod decide;
 pub mod denial;
@@ -20,6 +21,7 @@ pub mod policy;
 pub mod reply;
 pub mod request;
 pub mod token;
+pub mod token_cache;
 
 #[cfg(test)]
 mod test_support;

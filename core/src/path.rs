@@ -33,13 +33,19 @@
 //!   would otherwise reach Jira as `issue` while escaping a rule that names `issue` —
 //!   [`PathRejection::EncodedUnreserved`];
 //! * has a `%` not followed by two hex digits — [`PathRejection::MalformedEscape`];
+//! * percent-encodes bytes that are not well-formed UTF-8 (RFC 3629): a stray continuation byte,
+//!   an overlong form such as `%c0%ae` (a `.` to a lenient decoder, the trick of
+//!   CVE-2008-2938 against Tomcat) or `%c0%af` (a `/`), a surrogate, a code point above
+//!   U+10FFFF, or a sequence cut short by a raw character or the end of the segment. Decoders
+//!   disagree about such bytes, so they have no single meaning — [`PathRejection::InvalidUtf8`];
 //! * contains a raw space, a non-ASCII byte, or any other character that RFC 3986 does not
 //!   allow unencoded in a path (`"`, `<`, `>`, `[`, `]`, `^`, `` ` ``, `{`, `|`, `}`) —
 //!   [`PathRejection::InvalidCharacter`].
 //!
-//! Other percent-encodings (`%20`, `%3A`, `%40`, encoded UTF-8 such as `%C3%A9`) are accepted:
-//! they cannot change which segments Jira sees, and the rules only ever compare literal segments
-//! made of unreserved characters, which cannot be written encoded.
+//! Other percent-encodings (`%20`, `%3A`, `%40`, encoded UTF-8 such as `%C3%A9`, or the
+//! fullwidth full stop `%EF%BC%8E`, which is not a `.`) are accepted: they cannot change which
+//! segments Jira sees, and the rules only ever compare literal segments made of unreserved
+//! characters, which cannot be written encoded.
 //!
 //! Segments are checked left to right; within a segment, the dot-segment check comes before the
 //! character checks, so `%2e%2e` is reported as a dot segment rather than an encoded character.
@@ -95,6 +101,8 @@ pub enum PathRejection {
     EncodedUnreserved,
     /// A `%` is not followed by two hex digits.
     MalformedEscape,
+    /// Percent-encoded bytes that are not well-formed UTF-8 (e.g. the overlong `%c0%ae`).
+    InvalidUtf8,
     /// The path contains a space, a non-ASCII byte or another character not allowed in a path.
     InvalidCharacter,
 }
@@ -118,6 +126,9 @@ impl PathRejection {
                 "request path must not percent-encode letters, digits or -._~"
             }
             PathRejection::MalformedEscape => "request path contains a malformed percent escape",
+            PathRejection::InvalidUtf8 => {
+                "request path percent-encodes bytes that are not valid UTF-8"
+            }
             PathRejection::InvalidCharacter => "request path contains a character not allowed",
         }
     }
@@ -161,6 +172,7 @@ fn check_segment(segment: &str, is_last: bool) -> Result<(), PathRejection> {
         return Err(PathRejection::DotSegment);
     }
     let mut bytes = segment.bytes();
+    let mut utf8 = Utf8Sequence::default();
     while let Some(byte) = bytes.next() {
         if byte == b'%' {
             let decoded = match (
@@ -171,11 +183,60 @@ fn check_segment(segment: &str, is_last: bool) -> Result<(), PathRejection> {
                 _ => return Err(PathRejection::MalformedEscape),
             };
             check_encoded(decoded)?;
+            utf8.push(decoded)?;
         } else {
             check_raw(byte)?;
+            // A raw byte is ASCII (anything else was refused above): it cuts an open sequence.
+            utf8.push(byte)?;
         }
     }
+    if utf8.is_open() {
+        return Err(PathRejection::InvalidUtf8);
+    }
     Ok(())
+}
+
+/// Follows the decoded bytes of one segment through RFC 3629's table of well-formed UTF-8.
+#[derive(Debug, Default)]
+struct Utf8Sequence {
+    /// Continuation bytes still expected.
+    remaining: u8,
+    /// Smallest acceptable next byte while `remaining > 0`.
+    lo: u8,
+    /// Largest acceptable next byte while `remaining > 0`.
+    hi: u8,
+}
+
+impl Utf8Sequence {
+    fn push(&mut self, byte: u8) -> Result<(), PathRejection> {
+        if self.remaining > 0 {
+            if !(self.lo..=self.hi).contains(&byte) {
+                return Err(PathRejection::InvalidUtf8);
+            }
+            self.remaining = self.remaining.saturating_sub(1);
+            (self.lo, self.hi) = (0x80, 0xbf);
+            return Ok(());
+        }
+        let (remaining, lo, hi) = match byte {
+            0x00..=0x7f => return Ok(()),
+            0xc2..=0xdf => (1, 0x80, 0xbf),
+            0xe0 => (2, 0xa0, 0xbf),
+            0xe1..=0xec | 0xee..=0xef => (2, 0x80, 0xbf),
+            0xed => (2, 0x80, 0x9f),
+            0xf0 => (3, 0x90, 0xbf),
+            0xf1..=0xf3 => (3, 0x80, 0xbf),
+            0xf4 => (3, 0x80, 0x8f),
+            // A continuation byte with no lead, the overlong leads 0xc0/0xc1, or 0xf5..=0xff.
+            _ => return Err(PathRejection::InvalidUtf8),
+        };
+        *self = Utf8Sequence { remaining, lo, hi };
+        Ok(())
+    }
+
+    /// True when a multi-byte sequence has begun and not ended.
+    fn is_open(&self) -> bool {
+        self.remaining > 0
+    }
 }
 
 /// True when the segment consists only of `.` and `%2e`/`%2E`, in any mix.
@@ -527,8 +588,50 @@ mod tests {
     }
 
     #[test]
-    fn encoded_non_ascii_bytes_are_accepted() {
-        assert_eq!(accepted("/x%80%ff%FF"), "/x%80%ff%FF");
+    fn encoded_utf8_is_accepted() {
+        for raw in [
+            "/x%C3%A9",
+            "/%e2%82%ac",
+            "/%F0%9F%98%80x",
+            "/rest/api/2/issue/%ef%bc%8e%ef%bc%8e",
+            "/%c2%80%df%bf%e0%a0%80%ed%9f%bf%ee%80%80%f4%8f%bf%bf",
+            "/%C3%A9/%C3%A9",
+        ] {
+            assert_eq!(accepted(raw), raw);
+        }
+    }
+
+    #[test]
+    fn encoded_bytes_that_are_not_utf8_are_refused() {
+        assert_rejected(
+            &[
+                "/x%80",
+                "/x%ff",
+                "/x%80%ff%FF",
+                "/rest/api/2/issue/%c0%ae%c0%ae/serverInfo",
+                "/rest/api/2/issue/OPS-1%c0%af..%c0%afserverInfo",
+                "/%c1%bf",
+                "/%e0%80%ae",
+                "/%e0%9f%bf",
+                "/%ed%a0%80",
+                "/%f0%80%80%ae",
+                "/%f4%90%80%80",
+                "/%f5%80%80%80",
+                "/%c3",
+                "/%e2%82",
+                "/%c3x",
+                "/%c3%20",
+                "/%c3/%a9",
+                "/%c3%a9%a9",
+            ],
+            PathRejection::InvalidUtf8,
+        );
+    }
+
+    #[test]
+    fn an_ascii_reason_inside_a_utf8_sequence_comes_first() {
+        assert_eq!(rejection("/%e2%2f"), PathRejection::EncodedSlash);
+        assert_eq!(rejection("/%e2;"), PathRejection::PathParameter);
     }
 
     #[test]
@@ -587,6 +690,7 @@ mod tests {
             ("/secret%00", PathRejection::ControlCharacter),
             ("/secret%41", PathRejection::EncodedUnreserved),
             ("/secret%4", PathRejection::MalformedEscape),
+            ("/secret%c0%ae", PathRejection::InvalidUtf8),
             ("/secret x", PathRejection::InvalidCharacter),
         ] {
             let rejection = rejection(raw);

@@ -1,8 +1,8 @@
 //! What Envoy sends or forwards, as data: the local reply for a [`Denial`] (status, headers and
 //! a body in Jira's error shape) and the header changes for a request that goes on to Jira.
 
+use crate::decide::Identity;
 use crate::denial::Denial;
-use crate::policy::Grant;
 
 /// The realm named in `WWW-Authenticate`.
 pub const REALM: &str = "jira";
@@ -61,13 +61,14 @@ pub struct UpstreamHeaders<'p> {
     pub set: Vec<(&'static str, &'p str)>,
 }
 
-/// The upstream header changes for a forwarded request (`grant` is `None` on public paths).
-pub fn upstream_headers<'p>(grant: Option<&Grant<'p>>) -> UpstreamHeaders<'p> {
+/// The upstream header changes for a forwarded request (`identity` is `None` on public paths
+/// and for callers no client was identified for).
+pub fn upstream_headers<'p>(identity: Option<&Identity<'p>>) -> UpstreamHeaders<'p> {
     let mut set = Vec::new();
-    if let Some(grant) = grant {
-        set.push((CLIENT_NAME_HEADER, grant.client_name));
-        set.push((CLIENT_ID_HEADER, grant.app_id));
-        if let Some(auth) = grant.upstream_authorization {
+    if let Some(identity) = identity {
+        set.push((CLIENT_NAME_HEADER, identity.client_name));
+        set.push((CLIENT_ID_HEADER, identity.app_id));
+        if let Some(auth) = identity.upstream_authorization {
             set.push(("authorization", auth));
         }
     }
@@ -140,13 +141,12 @@ mod tests {
 
     #[test]
     fn forwarded_request_loses_the_token_and_caller_identity_headers() {
-        let grant = Grant {
+        let identity = Identity {
             client_name: "bot",
             app_id: "3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01",
             upstream_authorization: None,
-            matched_rule: "clients[0].allow[0]",
         };
-        let h = upstream_headers(Some(&grant));
+        let h = upstream_headers(Some(&identity));
         assert_eq!(
             h.remove,
             ["authorization", "x-jira-client", "x-jira-client-id"]

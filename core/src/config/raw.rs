@@ -6,6 +6,11 @@
 //! from YAML) means the same as leaving the field out. Every object is read through
 //! [`Object`], because serde's derived structs would otherwise also accept a JSON array of
 //! positional values in place of an object.
+//!
+//! With the `schema` feature the same types also derive the configuration's JSON Schema
+//! ([`super::schema`]): the doc comments on the fields are its descriptions, and the `schemars`
+//! attributes add the cheap checks (GUID and key patterns, bounds, non-empty lists) the compile
+//! stage makes with better messages.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -53,72 +58,280 @@ impl<'de, T: Deserialize<'de> + Described> Visitor<'de> for ObjectVisitor<T> {
     }
 }
 
-/// The whole plugin configuration.
+/// The plugin configuration of jira-entra-guard: the JSON document in the Envoy Wasm filter's
+/// `configuration`. Unknown fields are refused; an explicit `null` is the same as leaving an
+/// optional field out.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "PluginConfiguration")
+)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawConfig {
+    /// The Entra ID tenants whose tokens are trusted; at least one, each `tenant_id` once.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub(super) tenants: Vec<Object<RawTenant>>,
+    /// The client applications that may call Jira, each with its ACL; at least one.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub(super) clients: Vec<Object<RawClient>>,
+    /// Requests that need no token (e.g. a status page); checked before the token.
     pub(super) public_paths: Option<Vec<Object<RawPublicRule>>>,
+    /// Allowed difference between this clock and Entra ID's for `exp`, `nbf` and `iat`, in
+    /// seconds.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            range(min = 0, max = super::MAX_CLOCK_SKEW_SECONDS),
+            extend("default" = super::DEFAULT_CLOCK_SKEW_SECONDS)
+        )
+    )]
     pub(super) clock_skew_seconds: Option<i64>,
+    /// `enforce` answers denials locally; `audit` logs them and forwards the request anyway
+    /// (dry run).
+    #[cfg_attr(
+        feature = "schema",
+        schemars(extend("enum" = ["enforce", "audit", null], "default" = "enforce"))
+    )]
     pub(super) mode: Option<String>,
+    /// Which decisions are written to the audit log: `all`, `denials` or `off`.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(extend("enum" = ["all", "denials", "off", null], "default" = "all"))
+    )]
     pub(super) audit_log: Option<String>,
+    /// Capacity of the verified-token cache; 0 disables it.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            range(min = 0, max = super::MAX_TOKEN_CACHE_SIZE),
+            extend("default" = super::DEFAULT_TOKEN_CACHE_SIZE)
+        )
+    )]
     pub(super) token_cache_size: Option<i64>,
+    /// How long a request may wait for a tenant's first key-set fetch, in milliseconds.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            range(min = 100, max = 30_000),
+            extend("default" = super::DEFAULT_KEY_WAIT_MS)
+        )
+    )]
     pub(super) key_wait_ms: Option<i64>,
 }
 
-/// One entry of `tenants`.
+/// One entry of `tenants`: a trusted Entra ID tenant.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "Tenant")
+)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTenant {
+    /// The directory (tenant) id, a GUID (`8-4-4-4-12` hex digits, either case). Tokens must
+    /// carry it as `tid` and be issued by `https://sts.windows.net/{tid}/` (v1) or
+    /// `https://login.microsoftonline.com/{tid}/v2.0` (v2).
+    #[cfg_attr(feature = "schema", schemars(pattern(super::GUID_PATTERN)))]
     pub(super) tenant_id: String,
+    /// Accepted `aud` values (App ID URI and/or application id of the Jira API registration); a
+    /// token must carry at least one.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(length(min = 1), inner(length(min = 1)), extend("uniqueItems" = true))
+    )]
     pub(super) audiences: Vec<String>,
+    /// Where the tenant's signing keys are fetched from.
     pub(super) jwks: Object<RawJwks>,
 }
 
 /// A tenant's `jwks` object: where its key set is fetched from.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "Jwks")
+)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawJwks {
+    /// The Envoy cluster the key set is fetched through (TLS to login.microsoftonline.com:443
+    /// in production; under Istio `outbound|443||login.microsoftonline.com`).
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub(super) cluster: String,
+    /// `:authority` of the key-set request: a host name with an optional port.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            pattern(r"^[!-.0-~]+$"),
+            extend("default" = super::DEFAULT_JWKS_AUTHORITY)
+        )
+    )]
     pub(super) authority: Option<String>,
+    /// `:path` of the key-set request; defaults to `/{tenant_id}/discovery/v2.0/keys`.
+    #[cfg_attr(feature = "schema", schemars(pattern(r"^/[!-~]*$")))]
     pub(super) path: Option<String>,
+    /// Read the key-set path from the tenant's OpenID discovery document instead of `path`
+    /// (cannot be combined with `path`).
+    #[cfg_attr(feature = "schema", schemars(extend("default" = false)))]
     pub(super) discovery: Option<bool>,
+    /// Interval between background refreshes of the key set, in seconds.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            range(min = 1, max = 604_800),
+            extend("default" = super::DEFAULT_REFRESH_SECONDS)
+        )
+    )]
     pub(super) refresh_seconds: Option<i64>,
+    /// Least time between two fetches caused by tokens naming an unknown key, in seconds.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            range(min = 1, max = 86_400),
+            extend("default" = super::DEFAULT_MIN_REFETCH_SECONDS)
+        )
+    )]
     pub(super) min_refetch_seconds: Option<i64>,
+    /// How long the last good key set is used while Entra ID cannot be reached, in seconds; at
+    /// least `refresh_seconds`.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            range(min = 1, max = 2_592_000),
+            extend("default" = super::DEFAULT_MAX_STALE_SECONDS)
+        )
+    )]
     pub(super) max_stale_seconds: Option<i64>,
+    /// Timeout of one key-set fetch, in milliseconds.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            range(min = 100, max = 60_000),
+            extend("default" = super::DEFAULT_FETCH_TIMEOUT_MS)
+        )
+    )]
     pub(super) fetch_timeout_ms: Option<i64>,
 }
 
-/// One entry of `clients`.
+/// One entry of `clients`: a client application and its ACL.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "Client")
+)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawClient {
+    /// Name sent to Jira in `x-jira-client`: visible ASCII without spaces, unique.
+    #[cfg_attr(feature = "schema", schemars(pattern(r"^[!-~]+$")))]
     pub(super) name: String,
+    /// The application (client) id, a GUID: `azp` (v2 tokens) or `appid` (v1).
+    #[cfg_attr(feature = "schema", schemars(pattern(super::GUID_PATTERN)))]
     pub(super) app_id: String,
+    /// The client's tenant, one of `tenants`; required when more than one tenant is configured.
+    #[cfg_attr(feature = "schema", schemars(pattern(super::GUID_PATTERN)))]
     pub(super) tenant_id: Option<String>,
+    /// Rules of what the client may do; the first matching rule is reported in logs.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub(super) allow: Vec<Object<RawRule>>,
+    /// Rules of what the client may not do; checked before `allow` and win over it.
     pub(super) deny: Option<Vec<Object<RawRule>>>,
+    /// App roles the token must all carry in `roles`.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(inner(length(min = 1)), extend("uniqueItems" = true))
+    )]
     pub(super) required_roles: Option<Vec<String>>,
+    /// Accept tokens the client got with a client secret (`azpacr`/`appidacr` 1), not only
+    /// with a certificate (2).
+    #[cfg_attr(feature = "schema", schemars(extend("default" = false)))]
     pub(super) allow_client_secret: Option<bool>,
+    /// Name of an environment variable of the Wasm VM whose value replaces the request's
+    /// `Authorization` header towards Jira (e.g. `Bearer <Jira PAT>`); must be set when the
+    /// configuration is loaded.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub(super) upstream_authorization_env: Option<String>,
+    /// This client's own mode: `audit` logs the client's denials and forwards its requests
+    /// anyway (a dry run for one client); `enforce` by default.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(extend("enum" = ["enforce", "audit", null], "default" = "enforce"))
+    )]
     pub(super) mode: Option<String>,
 }
 
 /// An `allow` or `deny` rule of a client.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "Rule")
+)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRule {
+    /// HTTP methods as sent (uppercase, case-sensitive), or `["*"]` for any method.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            length(min = 1),
+            inner(pattern(r"^[!#$%&'*+.^_`|~0-9A-Z-]+$")),
+            extend("uniqueItems" = true)
+        )
+    )]
     pub(super) methods: Vec<String>,
+    /// Path patterns matched against the canonical path without the query: literal segments,
+    /// `*` for one segment, a final `**` for any rest.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            length(min = 1),
+            inner(pattern(r"^/[A-Za-z0-9._~*/-]*$")),
+            extend("uniqueItems" = true)
+        )
+    )]
     pub(super) paths: Vec<String>,
+    /// Jira project keys the rule is limited to (for paths that name a project or issue);
+    /// leave out for any project.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            length(min = 1),
+            inner(pattern(r"^[A-Z][A-Z0-9_]+$")),
+            extend("uniqueItems" = true)
+        )
+    )]
     pub(super) projects: Option<Vec<String>>,
 }
 
 /// A `public_paths` rule: like a client rule, without `projects`.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "PublicRule")
+)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawPublicRule {
+    /// HTTP methods as sent (uppercase, case-sensitive), or `["*"]` for any method.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            length(min = 1),
+            inner(pattern(r"^[!#$%&'*+.^_`|~0-9A-Z-]+$")),
+            extend("uniqueItems" = true)
+        )
+    )]
     pub(super) methods: Vec<String>,
+    /// Path patterns matched against the canonical path without the query: literal segments,
+    /// `*` for one segment, a final `**` for any rest.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            length(min = 1),
+            inner(pattern(r"^/[A-Za-z0-9._~*/-]*$")),
+            extend("uniqueItems" = true)
+        )
+    )]
     pub(super) paths: Vec<String>,
 }
 

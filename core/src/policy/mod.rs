@@ -268,6 +268,16 @@ impl Client {
         self.tenant
     }
 
+    /// The app id in lowercase text form (`x-jira-client-id`).
+    pub fn app_id_text(&self) -> &str {
+        &self.app_id_text
+    }
+
+    /// The client's upstream `Authorization` value, when it maps to its own Jira account.
+    pub fn upstream_authorization(&self) -> Option<&str> {
+        self.upstream_authorization.as_deref()
+    }
+
     /// True when the client maps to its own upstream `Authorization` value.
     pub fn has_upstream_authorization(&self) -> bool {
         self.upstream_authorization.is_some()
@@ -430,12 +440,17 @@ impl Policy {
         caller: &Caller<'_>,
         target: &RequestTarget<'_>,
     ) -> Result<Grant<'_>, PolicyDenial> {
-        let app_id = Guid::parse(caller.app_id).ok_or(PolicyDenial::UnknownClient)?;
+        self.client_of(caller)
+            .ok_or(PolicyDenial::UnknownClient)?
+            .authorize(caller, target)
+    }
+
+    /// The configured client the caller is: same app id, same issuing tenant.
+    pub fn client_of(&self, caller: &Caller<'_>) -> Option<&Client> {
+        let app_id = Guid::parse(caller.app_id)?;
         self.clients
             .iter()
             .find(|client| client.app_id == app_id && client.tenant == caller.tenant)
-            .ok_or(PolicyDenial::UnknownClient)?
-            .authorize(caller, target)
     }
 }
 

@@ -23,6 +23,28 @@ pub struct VerifiedToken {
     pub claims: EntraClaims,
     /// `exp`, for caching decisions no longer than the token lives.
     pub expires_at: i64,
+    /// How the signing key was selected, so a cached token is dropped when its key leaves the
+    /// tenant's key set.
+    pub key_id: KeyId,
+}
+
+/// The header member that selected the signing key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyId {
+    /// By `kid`.
+    Kid(String),
+    /// By certificate thumbprint `x5t` (the token named no `kid`).
+    X5t(String),
+}
+
+impl KeyId {
+    /// True when `set` still holds the key this id selects.
+    pub fn is_in(&self, set: &crate::jwks::KeySet) -> bool {
+        match self {
+            KeyId::Kid(kid) => set.by_kid(kid).is_some(),
+            KeyId::X5t(x5t) => set.by_x5t(x5t).is_some(),
+        }
+    }
 }
 
 impl VerifiedToken {
@@ -105,10 +127,14 @@ pub fn verify_token(
         }
         KeySetState::Unavailable(e) => return Err(VerifyFailure::KeySet(e)),
     };
-    let found = match (&header.kid, &header.x5t) {
-        (Some(kid), _) => key_set.by_kid(kid),
-        (None, Some(x5t)) => key_set.by_x5t(x5t),
+    let key_id = match (&header.kid, &header.x5t) {
+        (Some(kid), _) => KeyId::Kid(kid.clone()),
+        (None, Some(x5t)) => KeyId::X5t(x5t.clone()),
         (None, None) => return Err(TokenError::MissingKeyId.into()),
+    };
+    let found = match &key_id {
+        KeyId::Kid(kid) => key_set.by_kid(kid),
+        KeyId::X5t(x5t) => key_set.by_x5t(x5t),
     };
     // An unknown key may be a rotation this filter has not seen yet: the key set is fetched
     // again (rate-limited) before the token is refused.
@@ -175,6 +201,7 @@ pub fn verify_token(
         version,
         claims,
         expires_at: exp,
+        key_id,
     };
     if verified.client_claims().0.is_none_or(str::is_empty) {
         return Err(TokenError::MissingClientId.into());

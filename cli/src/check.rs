@@ -1,0 +1,385 @@
+//! One request decided without Envoy, by the filter's own code.
+//!
+//! With a token and key-set files the decision is the core's [`decide`] as the filter runs it.
+//! Without a signature check (`--decode-only`) or without a token at all (`--app-id`), [`decide`]
+//! still makes every step that comes before the token (missing method or path, method
+//! overrides, path canonicalisation, public paths): it is called without an `Authorization`
+//! header, and only its "a bearer token is required" answer lets the check go on to the caller
+//! and the ACL ([`Policy::authorize`]). In every case the outcome is the core's verdict, and
+//! whether a denial is enforced or only logged (audit mode) is the core's
+//! [`CoreVerdict::action`].
+
+use jira_entra_guard_core::decide::{decide, Action, Decision, Verdict as CoreVerdict};
+use jira_entra_guard_core::denial::Denial;
+use jira_entra_guard_core::jwks::{KeySetError, KeySets};
+use jira_entra_guard_core::path::canonical_path;
+use jira_entra_guard_core::policy::{Caller, Mode, Policy, RequestTarget, TenantIndex};
+use jira_entra_guard_core::request::{RequestHead, METHOD_OVERRIDE_HEADERS};
+use jira_entra_guard_core::token::bearer::bearer_token;
+use jira_entra_guard_core::token::claims::EntraClaims;
+use jira_entra_guard_core::token::jws::UntrustedToken;
+use jira_entra_guard_core::token::verify::{KeyId, VerifiedToken};
+use jira_entra_guard_core::token::TokenError;
+use jira_entra_guard_core::token_cache::TokenCache;
+
+use crate::keys::{FileKeys, NoKeys};
+
+/// The request to decide, as given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// `:method`.
+    pub method: String,
+    /// `:path`, with any query string.
+    pub path: String,
+    /// `Authorization` header values from `--header`.
+    pub authorization: Vec<String>,
+    /// Method-override header values from `--header`.
+    pub method_overrides: Vec<String>,
+}
+
+impl Request {
+    /// Adds a `--header 'Name: value'`; only the headers the filter reads are kept.
+    pub fn add_header(&mut self, header: &str) -> Result<(), String> {
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| format!("--header {header:?}: expected 'Name: value'"))?;
+        let name = name.trim().to_ascii_lowercase();
+        let value = value.trim().to_owned();
+        if name == "authorization" {
+            self.authorization.push(value);
+        } else if METHOD_OVERRIDE_HEADERS.contains(&name.as_str()) {
+            self.method_overrides.push(value);
+        }
+        Ok(())
+    }
+
+    fn head(&self, with_authorization: bool) -> RequestHead<'_> {
+        RequestHead {
+            method: &self.method,
+            path: &self.path,
+            authorization: if with_authorization {
+                self.authorization.iter().map(String::as_str).collect()
+            } else {
+                Vec::new()
+            },
+            method_overrides: self.method_overrides.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// Who is calling.
+pub enum Identity {
+    /// A bearer token (already added to [`Request::authorization`]).
+    Token {
+        /// The token itself, for reading its claims.
+        token: String,
+        /// The key sets to verify it with; `None` decodes the claims without any check.
+        keys: Option<FileKeys>,
+        /// The time to judge `exp`/`nbf`/`iat` at, seconds since the epoch.
+        now: i64,
+    },
+    /// An authenticated client described by flags instead of a token.
+    AppId {
+        /// The client's application id.
+        app_id: String,
+        /// The client's tenant.
+        tenant: TenantIndex,
+        /// The token's `roles`.
+        roles: Vec<String>,
+        /// `azpacr`/`appidacr`: `2` certificate, `1` secret, `0` public client.
+        credential: &'static str,
+    },
+}
+
+/// How the caller was established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    /// The token's signature and claims were verified against the key-set files.
+    Signature,
+    /// The token was decoded and nothing in it was checked.
+    DecodeOnly,
+    /// The caller came from `--app-id`.
+    Flags,
+}
+
+impl Verification {
+    /// The word used in the output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verification::Signature => "signature",
+            Verification::DecodeOnly => "decode-only",
+            Verification::Flags => "app-id",
+        }
+    }
+}
+
+/// The outcome, ready to print.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// True when the request goes on to Jira.
+    pub allowed: bool,
+    /// The status of the filter's local reply; `None` when the request goes on to Jira.
+    pub status: Option<u16>,
+    /// Why it was refused: description and stable code.
+    pub reason: Option<(&'static str, &'static str)>,
+    /// The rule that let the request through (`clients[1].allow[0]`, `public_paths[0]`).
+    pub rule: Option<String>,
+    /// The configured client the caller is, when it is one.
+    pub client: Option<String>,
+    /// That client's application id.
+    pub app_id: Option<String>,
+    /// Whether the filter enforces this decision or only logs it (`audit`).
+    pub mode: Mode,
+    /// True when Jira receives the client's own `Authorization` value from the environment.
+    pub upstream_authorization: bool,
+    /// How the caller was established.
+    pub verification: Verification,
+    /// Lines that qualify the result.
+    pub notes: Vec<String>,
+}
+
+/// Decides `request` made by `identity` under `policy`.
+pub fn evaluate(
+    policy: &Policy,
+    request: &Request,
+    identity: &Identity,
+) -> Result<Verdict, String> {
+    match identity {
+        Identity::Token {
+            token,
+            keys: Some(keys),
+            now,
+        } => verified(policy, request, token, keys, *now),
+        Identity::Token { keys: None, .. } => {
+            let mut verdict = decode_only(policy, request)?;
+            verdict.notes.insert(
+                0,
+                "warning: --decode-only: the token's signature and its exp, nbf, iat, aud and tid claims were NOT checked; only the request checks and the ACL were applied".into(),
+            );
+            Ok(verdict)
+        }
+        Identity::AppId {
+            app_id,
+            tenant,
+            roles,
+            credential,
+        } => {
+            let caller = Caller {
+                tenant: *tenant,
+                app_id,
+                credential_type: Some(credential),
+                roles,
+                delegated: false,
+            };
+            match before_token(policy, request, Verification::Flags)? {
+                Some(verdict) => Ok(verdict),
+                None => authorize(policy, request, &caller, Verification::Flags),
+            }
+        }
+    }
+}
+
+/// The core's [`decide`] for one request: a single decision has nothing to cache.
+fn decide_once<'p>(
+    policy: &'p Policy,
+    head: &RequestHead<'_>,
+    keys: &impl KeySets,
+    now: i64,
+) -> CoreVerdict<'p> {
+    decide(policy, head, keys, &mut TokenCache::new(0), now)
+}
+
+/// The filter's own decision, signature included.
+fn verified(
+    policy: &Policy,
+    request: &Request,
+    token: &str,
+    keys: &FileKeys,
+    now: i64,
+) -> Result<Verdict, String> {
+    let core = decide_once(policy, &request.head(true), keys, now);
+    let mut verdict = report(policy, request, &core, Verification::Signature)?;
+    if verdict.reason.map(|(_, code)| code) == Some(KeySetError::Unavailable.code()) {
+        if let Ok(token) = unverified_token(policy, token) {
+            if !keys.has(token.tenant) {
+                let tenant = tenant_id(policy, token.tenant);
+                verdict.notes.push(format!(
+                    "note: no --jwks key set was given for tenant {tenant}, the token's issuer"
+                ));
+            }
+        }
+    }
+    Ok(verdict)
+}
+
+/// The request checks and the ACL for the token's claims as written.
+fn decode_only(policy: &Policy, request: &Request) -> Result<Verdict, String> {
+    if let Some(verdict) = before_token(policy, request, Verification::DecodeOnly)? {
+        return Ok(verdict);
+    }
+    let head = request.head(true);
+    let refused = |denial: Denial| CoreVerdict {
+        decision: Decision::Deny(denial),
+        token: None,
+        client: None,
+        cache_hit: false,
+    };
+    let presented = match bearer_token(&head.authorization) {
+        Ok(presented) => presented,
+        Err(denial) => return report(policy, request, &refused(denial), Verification::DecodeOnly),
+    };
+    let decoded = match unverified_token(policy, presented) {
+        Ok(decoded) => decoded,
+        Err(e) => {
+            let core = refused(Denial::Token(e));
+            return report(policy, request, &core, Verification::DecodeOnly);
+        }
+    };
+    let roles = decoded.claims.roles.as_deref().unwrap_or_default();
+    let caller = Caller {
+        tenant: decoded.tenant,
+        app_id: decoded.app_id(),
+        credential_type: decoded.credential_type(),
+        roles,
+        delegated: decoded.claims.is_delegated(),
+    };
+    authorize(policy, request, &caller, Verification::DecodeOnly)
+}
+
+/// The token's claims read with the core's parsers, trusting nothing: for `--decode-only`, and
+/// for naming the tenant whose key set is missing.
+fn unverified_token(policy: &Policy, token: &str) -> Result<VerifiedToken, TokenError> {
+    let untrusted = UntrustedToken::parse(token)?;
+    let claims = EntraClaims::parse(&untrusted.payload)?;
+    let iss = claims.iss.as_deref().ok_or(TokenError::MissingIssuer)?;
+    let (tenant, version) = policy
+        .tenant_by_issuer(iss)
+        .ok_or(TokenError::UntrustedIssuer)?;
+    let header = &untrusted.header;
+    let key_id = match (&header.kid, &header.x5t) {
+        (Some(kid), _) => KeyId::Kid(kid.clone()),
+        (None, Some(x5t)) => KeyId::X5t(x5t.clone()),
+        (None, None) => return Err(TokenError::MissingKeyId),
+    };
+    let expires_at = claims.exp.unwrap_or_default();
+    let token = VerifiedToken {
+        tenant,
+        version,
+        claims,
+        expires_at,
+        key_id,
+    };
+    if token.app_id().is_empty() {
+        return Err(TokenError::MissingClientId);
+    }
+    Ok(token)
+}
+
+/// Runs the steps before the token through [`decide`]: `Some` when they settle the request.
+fn before_token(
+    policy: &Policy,
+    request: &Request,
+    verification: Verification,
+) -> Result<Option<Verdict>, String> {
+    let core = decide_once(policy, &request.head(false), &NoKeys, 0);
+    match core.decision {
+        Decision::Deny(Denial::MissingToken) => Ok(None),
+        _ => report(policy, request, &core, verification).map(Some),
+    }
+}
+
+/// The ACL's answer for an authenticated caller; the request checks have passed.
+fn authorize(
+    policy: &Policy,
+    request: &Request,
+    caller: &Caller<'_>,
+    verification: Verification,
+) -> Result<Verdict, String> {
+    let path = canonical_path(&request.path)
+        .map_err(|_| "the path passed the request checks but is not canonical".to_owned())?;
+    let target = RequestTarget {
+        method: &request.method,
+        path: &path,
+    };
+    let core = CoreVerdict {
+        decision: match policy.authorize(caller, &target) {
+            Ok(grant) => Decision::Forward(Some(grant)),
+            Err(refusal) => Decision::Deny(Denial::Policy(refusal)),
+        },
+        token: None,
+        client: policy.client_of(caller),
+        cache_hit: false,
+    };
+    report(policy, request, &core, verification)
+}
+
+/// Turns the core's verdict into what is printed. Whether a denial is enforced or only logged
+/// is the core's [`CoreVerdict::action`].
+fn report(
+    policy: &Policy,
+    request: &Request,
+    core: &CoreVerdict<'_>,
+    verification: Verification,
+) -> Result<Verdict, String> {
+    let client = core.client;
+    let mut verdict = Verdict {
+        allowed: true,
+        status: None,
+        reason: None,
+        rule: None,
+        client: client.map(|c| c.name().to_owned()),
+        app_id: client.map(|c| c.app_id_text().to_owned()),
+        mode: Mode::Enforce,
+        upstream_authorization: false,
+        verification,
+        notes: Vec::new(),
+    };
+    match &core.decision {
+        Decision::Forward(Some(grant)) => {
+            verdict.rule = Some(grant.matched_rule.to_owned());
+            verdict.client = Some(grant.client_name.to_owned());
+            verdict.app_id = Some(grant.app_id.to_owned());
+            verdict.upstream_authorization = grant.upstream_authorization.is_some();
+            // An allowed call is the same in both modes; the configured mode is shown.
+            if policy.mode() == Mode::Audit || client.is_some_and(|c| c.mode() == Mode::Audit) {
+                verdict.mode = Mode::Audit;
+            }
+        }
+        Decision::Forward(None) => {
+            verdict.rule = canonical_path(&request.path).ok().and_then(|path| {
+                policy
+                    .public_rule(&RequestTarget {
+                        method: &request.method,
+                        path: &path,
+                    })
+                    .map(str::to_owned)
+            });
+            verdict.mode = policy.mode();
+        }
+        Decision::Deny(denial) => {
+            verdict.allowed = false;
+            verdict.status = Some(denial.status());
+            verdict.reason = Some((denial.description(), denial.code()));
+            if let Action::Forward {
+                would_deny: Some(_),
+                ..
+            } = core.action(policy)
+            {
+                verdict.mode = Mode::Audit;
+            }
+        }
+        Decision::AwaitKeys { .. } => {
+            return Err("the decision waits for a key set, which files and flags never do".into())
+        }
+    }
+    Ok(verdict)
+}
+
+/// The tenant id at `index`, for messages.
+pub fn tenant_id(policy: &Policy, index: TenantIndex) -> String {
+    policy
+        .tenants()
+        .get(index.0)
+        .map(|t| t.tenant_id.to_string())
+        .unwrap_or_default()
+}
