@@ -16,10 +16,7 @@ use jira_entra_guard_core::path::canonical_path;
 use jira_entra_guard_core::policy::{Caller, Mode, Policy, RequestTarget, TenantIndex};
 use jira_entra_guard_core::request::{RequestHead, METHOD_OVERRIDE_HEADERS};
 use jira_entra_guard_core::token::bearer::bearer_token;
-use jira_entra_guard_core::token::claims::EntraClaims;
-use jira_entra_guard_core::token::jws::UntrustedToken;
-use jira_entra_guard_core::token::verify::{KeyId, VerifiedToken};
-use jira_entra_guard_core::token::TokenError;
+use jira_entra_guard_core::token::verify::read_unverified;
 use jira_entra_guard_core::token_cache::TokenCache;
 
 use crate::keys::{FileKeys, NoKeys};
@@ -150,11 +147,13 @@ pub fn evaluate(
             keys: Some(keys),
             now,
         } => verified(policy, request, token, keys, *now),
-        Identity::Token { keys: None, .. } => {
-            let mut verdict = decode_only(policy, request)?;
+        Identity::Token {
+            keys: None, now, ..
+        } => {
+            let mut verdict = decode_only(policy, request, *now)?;
             verdict.notes.insert(
                 0,
-                "warning: --decode-only: the token's signature and its exp, nbf, iat, aud and tid claims were NOT checked; only the request checks and the ACL were applied".into(),
+                "warning: --decode-only: the token's signature was NOT checked; its claims, the request checks and the ACL were".into(),
             );
             Ok(verdict)
         }
@@ -200,7 +199,7 @@ fn verified(
     let core = decide_once(policy, &request.head(true), keys, now);
     let mut verdict = report(policy, request, &core, Verification::Signature)?;
     if verdict.reason.map(|(_, code)| code) == Some(KeySetError::Unavailable.code()) {
-        if let Ok(token) = unverified_token(policy, token) {
+        if let Ok(token) = read_unverified(token, policy, now) {
             if !keys.has(token.tenant) {
                 let tenant = tenant_id(policy, token.tenant);
                 verdict.notes.push(format!(
@@ -212,8 +211,8 @@ fn verified(
     Ok(verdict)
 }
 
-/// The request checks and the ACL for the token's claims as written.
-fn decode_only(policy: &Policy, request: &Request) -> Result<Verdict, String> {
+/// The request checks, the claim checks and the ACL for the token, its signature unchecked.
+fn decode_only(policy: &Policy, request: &Request, now: i64) -> Result<Verdict, String> {
     if let Some(verdict) = before_token(policy, request, Verification::DecodeOnly)? {
         return Ok(verdict);
     }
@@ -228,51 +227,14 @@ fn decode_only(policy: &Policy, request: &Request) -> Result<Verdict, String> {
         Ok(presented) => presented,
         Err(denial) => return report(policy, request, &refused(denial), Verification::DecodeOnly),
     };
-    let decoded = match unverified_token(policy, presented) {
+    let decoded = match read_unverified(presented, policy, now) {
         Ok(decoded) => decoded,
         Err(e) => {
             let core = refused(Denial::Token(e));
             return report(policy, request, &core, Verification::DecodeOnly);
         }
     };
-    let roles = decoded.claims.roles.as_deref().unwrap_or_default();
-    let caller = Caller {
-        tenant: decoded.tenant,
-        app_id: decoded.app_id(),
-        credential_type: decoded.credential_type(),
-        roles,
-        delegated: decoded.claims.is_delegated(),
-    };
-    authorize(policy, request, &caller, Verification::DecodeOnly)
-}
-
-/// The token's claims read with the core's parsers, trusting nothing: for `--decode-only`, and
-/// for naming the tenant whose key set is missing.
-fn unverified_token(policy: &Policy, token: &str) -> Result<VerifiedToken, TokenError> {
-    let untrusted = UntrustedToken::parse(token)?;
-    let claims = EntraClaims::parse(&untrusted.payload)?;
-    let iss = claims.iss.as_deref().ok_or(TokenError::MissingIssuer)?;
-    let (tenant, version) = policy
-        .tenant_by_issuer(iss)
-        .ok_or(TokenError::UntrustedIssuer)?;
-    let header = &untrusted.header;
-    let key_id = match (&header.kid, &header.x5t) {
-        (Some(kid), _) => KeyId::Kid(kid.clone()),
-        (None, Some(x5t)) => KeyId::X5t(x5t.clone()),
-        (None, None) => return Err(TokenError::MissingKeyId),
-    };
-    let expires_at = claims.exp.unwrap_or_default();
-    let token = VerifiedToken {
-        tenant,
-        version,
-        claims,
-        expires_at,
-        key_id,
-    };
-    if token.app_id().is_empty() {
-        return Err(TokenError::MissingClientId);
-    }
-    Ok(token)
+    authorize(policy, request, &decoded.caller(), Verification::DecodeOnly)
 }
 
 /// Runs the steps before the token through [`decide`]: `Some` when they settle the request.

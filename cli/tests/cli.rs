@@ -737,6 +737,7 @@ fn check_with_key_sets_per_tenant_reports_a_tenant_without_one() {
 #[test]
 fn check_decode_only_applies_the_acl_without_verifying_and_warns() {
     let config = config_file("decode-only.json", &config());
+    let now = NOW.to_string();
     let forged = sign(&key("attacker"), "nobody", &claims(CI, &["Jira.Write"]));
     let token_file = scratch("token.txt", &format!("{forged}\n"));
     let out = run(&[
@@ -749,6 +750,8 @@ fn check_decode_only_applies_the_acl_without_verifying_and_warns() {
         "--token",
         &format!("@{token_file}"),
         "--decode-only",
+        "--now",
+        &now,
         "--env",
         "JIRA_PAT_CI=x",
     ]);
@@ -776,11 +779,32 @@ fn check_decode_only_applies_the_acl_without_verifying_and_warns() {
         "--token",
         &no_role,
         "--decode-only",
+        "--now",
+        &now,
         "--env",
         "JIRA_PAT_CI=x",
     ]);
     assert_eq!(out.code, 1);
     assert!(out.stdout.contains("(missing_role)"), "{}", out.stdout);
+    // The claims are still checked: the same forged token an hour after it expired.
+    let late = (NOW + 7_200).to_string();
+    let out = run(&[
+        "check",
+        &config,
+        "--method",
+        "POST",
+        "--path",
+        "/rest/api/2/issue",
+        "--token",
+        &forged,
+        "--decode-only",
+        "--now",
+        &late,
+        "--env",
+        "JIRA_PAT_CI=x",
+    ]);
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("(expired)"), "{}", out.stdout);
 }
 
 #[test]

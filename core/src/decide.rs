@@ -11,7 +11,7 @@ use std::rc::Rc;
 use crate::denial::Denial;
 use crate::jwks::{KeySetState, KeySets};
 use crate::path::canonical_path;
-use crate::policy::{Caller, Client, Grant, Mode, Policy, RequestTarget, TenantIndex};
+use crate::policy::{Client, Grant, Mode, Policy, RequestTarget, TenantIndex};
 use crate::request::{RequestHead, RequestRejection};
 use crate::token::bearer::bearer_token;
 use crate::token::verify::{verify_token, VerifiedToken, VerifyFailure};
@@ -176,14 +176,7 @@ fn decide_inner<'p>(
     }
     let token = bearer_token(&head.authorization)?;
     let verified = verified_token(token, policy, keys, cache, now, verdict)?;
-    let roles = verified.claims.roles.as_deref().unwrap_or_default();
-    let caller = Caller {
-        tenant: verified.tenant,
-        app_id: verified.app_id(),
-        credential_type: verified.credential_type(),
-        roles,
-        delegated: verified.claims.is_delegated(),
-    };
+    let caller = verified.caller();
     verdict.client = policy.client_of(&caller);
     let grant = policy.authorize(&caller, &target).map_err(Denial::Policy);
     verdict.token = Some(Rc::clone(&verified));

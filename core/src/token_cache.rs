@@ -199,15 +199,16 @@ mod tests {
     use super::*;
     use crate::policy::{TenantIndex, TokenVersion};
     use crate::token::claims::EntraClaims;
+    use crate::token::verify::TokenFacts;
 
     fn token(exp: i64) -> Rc<VerifiedToken> {
-        Rc::new(VerifiedToken {
+        Rc::new(VerifiedToken::assume_verified(TokenFacts {
             tenant: TenantIndex(0),
             version: TokenVersion::V2,
             claims: EntraClaims::default(),
             expires_at: exp,
             key_id: crate::token::verify::KeyId::Kid("k".into()),
-        })
+        }))
     }
 
     fn key(n: u8) -> TokenDigest {

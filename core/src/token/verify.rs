@@ -6,15 +6,16 @@
 //! always RS256. Claims are judged after the signature holds.
 
 use crate::jwks::{KeySetState, KeySets, Refetch};
-use crate::policy::{Policy, TenantIndex, TokenVersion};
+use crate::policy::{Caller, Policy, TenantIndex, TokenVersion};
 
 use super::claims::EntraClaims;
 use super::jws::UntrustedToken;
 use super::{TokenError, GRAPH_APP_ID, GRAPH_APP_ID_URI};
 
-/// A token whose signature and claims hold.
+/// What a token says and which configured tenant it routes to. On its own it is *not* trusted:
+/// only [`verify_token`] wraps it in a [`VerifiedToken`].
 #[derive(Debug, Clone)]
-pub struct VerifiedToken {
+pub struct TokenFacts {
     /// The tenant that issued it.
     pub tenant: TenantIndex,
     /// v1 or v2 format.
@@ -47,7 +48,38 @@ impl KeyId {
     }
 }
 
+/// A token whose signature and claims hold. Only [`verify_token`] makes one.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken(TokenFacts);
+
+impl std::ops::Deref for VerifiedToken {
+    type Target = TokenFacts;
+
+    fn deref(&self) -> &TokenFacts {
+        &self.0
+    }
+}
+
 impl VerifiedToken {
+    /// Wraps facts as verified, for unit tests of code that consumes verified tokens.
+    #[cfg(test)]
+    pub(crate) fn assume_verified(facts: TokenFacts) -> Self {
+        VerifiedToken(facts)
+    }
+}
+
+impl TokenFacts {
+    /// The caller the policy judges: tenant, app id, credential type, roles, delegation.
+    pub fn caller(&self) -> Caller<'_> {
+        Caller {
+            tenant: self.tenant,
+            app_id: self.app_id(),
+            credential_type: self.credential_type(),
+            roles: self.claims.roles.as_deref().unwrap_or_default(),
+            delegated: self.claims.is_delegated(),
+        }
+    }
+
     /// The client application id: `azp` (v2) or `appid` (v1). Present by construction.
     pub fn app_id(&self) -> &str {
         self.client_claims().0.unwrap_or_default()
@@ -100,55 +132,34 @@ pub fn verify_token(
     keys: &impl KeySets,
     now: i64,
 ) -> Result<VerifiedToken, VerifyFailure> {
-    let untrusted = UntrustedToken::parse(token)?;
-    let header = &untrusted.header;
-    if header.alg != "RS256" {
-        return Err(TokenError::UnsupportedAlgorithm.into());
-    }
-    if header.has_crit() {
-        return Err(TokenError::CriticalHeader.into());
-    }
-    let claims = EntraClaims::parse(&untrusted.payload)?;
-    if header.has_nonce() || claims.aud.as_ref().is_some_and(is_graph_audience) {
-        return Err(TokenError::GraphToken.into());
-    }
-    let iss = claims.iss.as_deref().ok_or(TokenError::MissingIssuer)?;
-    let (tenant_index, version) = policy
-        .tenant_by_issuer(iss)
-        .ok_or(TokenError::UntrustedIssuer)?;
-
-    let key_set = match keys.state(tenant_index) {
+    let (untrusted, facts) = read(token, policy)?;
+    let key_set = match keys.state(facts.tenant) {
         KeySetState::Ready(set) => set,
         KeySetState::Loading => {
             return Err(VerifyFailure::AwaitKeys {
-                tenant: tenant_index,
+                tenant: facts.tenant,
                 refetch: false,
             })
         }
         KeySetState::Unavailable(e) => return Err(VerifyFailure::KeySet(e)),
     };
-    let key_id = match (&header.kid, &header.x5t) {
-        (Some(kid), _) => KeyId::Kid(kid.clone()),
-        (None, Some(x5t)) => KeyId::X5t(x5t.clone()),
-        (None, None) => return Err(TokenError::MissingKeyId.into()),
-    };
-    let found = match &key_id {
+    let found = match &facts.key_id {
         KeyId::Kid(kid) => key_set.by_kid(kid),
         KeyId::X5t(x5t) => key_set.by_x5t(x5t),
     };
     // An unknown key may be a rotation this filter has not seen yet: the key set is fetched
     // again (rate-limited) before the token is refused.
-    let key = match (found, keys.refetch(tenant_index)) {
+    let key = match (found, keys.refetch(facts.tenant)) {
         (Some(key), _) => key,
         (None, Refetch::Allowed) => {
             return Err(VerifyFailure::AwaitKeys {
-                tenant: tenant_index,
+                tenant: facts.tenant,
                 refetch: true,
             })
         }
         (None, Refetch::InFlight) => {
             return Err(VerifyFailure::AwaitKeys {
-                tenant: tenant_index,
+                tenant: facts.tenant,
                 refetch: false,
             })
         }
@@ -158,21 +169,74 @@ pub fn verify_token(
     if !key.verify_rs256(untrusted.signing_input.as_bytes(), &signature) {
         return Err(TokenError::BadSignature.into());
     }
+    check_claims(&facts, policy, now)?;
+    Ok(VerifiedToken(facts))
+}
 
+/// Reads a token's header and claims and routes it to its tenant, checking its claims but
+/// *not* its signature: for tools that explain a decision without the key set
+/// (`jira-entra-guard check --decode-only`), never for the request path.
+pub fn read_unverified(token: &str, policy: &Policy, now: i64) -> Result<TokenFacts, TokenError> {
+    let (_, facts) = read(token, policy)?;
+    check_claims(&facts, policy, now)?;
+    Ok(facts)
+}
+
+/// Everything before the key: envelope, algorithm, critical headers, claims types, Graph
+/// tokens, issuer, key id.
+fn read<'t>(
+    token: &'t str,
+    policy: &Policy,
+) -> Result<(UntrustedToken<'t>, TokenFacts), TokenError> {
+    let untrusted = UntrustedToken::parse(token)?;
+    let header = &untrusted.header;
+    if header.alg != "RS256" {
+        return Err(TokenError::UnsupportedAlgorithm);
+    }
+    if header.has_crit() {
+        return Err(TokenError::CriticalHeader);
+    }
+    let claims = EntraClaims::parse(&untrusted.payload)?;
+    if header.has_nonce() || claims.aud.as_ref().is_some_and(is_graph_audience) {
+        return Err(TokenError::GraphToken);
+    }
+    let iss = claims.iss.as_deref().ok_or(TokenError::MissingIssuer)?;
+    let (tenant, version) = policy
+        .tenant_by_issuer(iss)
+        .ok_or(TokenError::UntrustedIssuer)?;
+    let key_id = match (&header.kid, &header.x5t) {
+        (Some(kid), _) => KeyId::Kid(kid.clone()),
+        (None, Some(x5t)) => KeyId::X5t(x5t.clone()),
+        (None, None) => return Err(TokenError::MissingKeyId),
+    };
+    let expires_at = claims.exp.unwrap_or_default();
+    let facts = TokenFacts {
+        tenant,
+        version,
+        claims,
+        expires_at,
+        key_id,
+    };
+    Ok((untrusted, facts))
+}
+
+/// The claim checks, judged once the signature holds.
+fn check_claims(facts: &TokenFacts, policy: &Policy, now: i64) -> Result<(), TokenError> {
+    let claims = &facts.claims;
     let skew = policy.clock_skew_seconds();
     let exp = claims.exp.ok_or(TokenError::MissingExpiry)?;
     if now > exp.saturating_add(skew) {
-        return Err(TokenError::Expired.into());
+        return Err(TokenError::Expired);
     }
     if claims.nbf.is_some_and(|nbf| nbf > now.saturating_add(skew)) {
-        return Err(TokenError::NotYetValid.into());
+        return Err(TokenError::NotYetValid);
     }
     if claims.iat.is_some_and(|iat| iat > now.saturating_add(skew)) {
-        return Err(TokenError::IssuedInFuture.into());
+        return Err(TokenError::IssuedInFuture);
     }
     let tenant = policy
         .tenants()
-        .get(tenant_index.0)
+        .get(facts.tenant.0)
         .ok_or(TokenError::UntrustedIssuer)?;
     let tid_matches = claims
         .tid
@@ -180,33 +244,26 @@ pub fn verify_token(
         .and_then(crate::guid::Guid::parse)
         .is_some_and(|tid| tid == tenant.tenant_id);
     if !tid_matches {
-        return Err(TokenError::TenantMismatch.into());
+        return Err(TokenError::TenantMismatch);
     }
-    let expected_ver = match version {
+    let expected_ver = match facts.version {
         TokenVersion::V1 => "1.0",
         TokenVersion::V2 => "2.0",
     };
     if claims.ver.as_deref().is_some_and(|v| v != expected_ver) {
-        return Err(TokenError::VersionMismatch.into());
+        return Err(TokenError::VersionMismatch);
     }
     let audience_ok = claims
         .aud
         .as_ref()
         .is_some_and(|aud| aud.any(|a| tenant.audiences.iter().any(|ok| same_audience(ok, a))));
     if !audience_ok {
-        return Err(TokenError::WrongAudience.into());
+        return Err(TokenError::WrongAudience);
     }
-    let verified = VerifiedToken {
-        tenant: tenant_index,
-        version,
-        claims,
-        expires_at: exp,
-        key_id,
-    };
-    if verified.client_claims().0.is_none_or(str::is_empty) {
-        return Err(TokenError::MissingClientId.into());
+    if facts.client_claims().0.is_none_or(str::is_empty) {
+        return Err(TokenError::MissingClientId);
     }
-    Ok(verified)
+    Ok(())
 }
 
 fn is_graph_audience(aud: &super::claims::Audience) -> bool {
