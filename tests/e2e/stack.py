@@ -249,7 +249,9 @@ def start_envoy(
     p = start_process(
         f"envoy-{port}",
         [ENVOY, "-c", str(path), "--use-dynamic-base-id", "--concurrency", str(concurrency),
-         "-l", "info", "--component-log-level", "wasm:debug"],
+         "-l", "info", "--component-log-level", "wasm:debug",
+         # The audit trail goes through the access log: flush it promptly for the tests.
+         "--file-flush-interval-msec", "100"],
         workdir,
     )
     envoy = Envoy(p, port, admin_port, path)
