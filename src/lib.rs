@@ -9,6 +9,8 @@
 //!   identity headers, answer locally, or wait for keys.
 //! - [`shared_keys`]: each tenant's key record in Envoy's shared data, so that one Envoy
 //!   process fetches each key set once for all its VMs.
+//! - [`signature`]: Envoy's native `verify_signature` for RS256 when the host has it, chosen
+//!   once at configure time, with RSA in Wasm as the fallback.
 //! - [`host`]: the few host calls both use, in one place (local replies, header rewriting,
 //!   the clock).
 #![forbid(unsafe_code)]
@@ -19,6 +21,7 @@ pub mod metrics;
 pub mod request_flow;
 pub mod root;
 pub mod shared_keys;
+pub mod signature;
 
 /// The module's entry point, called by Envoy when the VM starts.
 mod entry {

@@ -11,6 +11,7 @@ use proxy_wasm::hostcalls;
 use crate::host;
 use crate::metrics::{name, tagged};
 use crate::root::{SharedState, Waiter};
+use crate::signature::EnvoyVerifier;
 
 /// Filter-state key (as `wasm.jira_entra_guard_audit`) carrying the audit record, for Envoy's
 /// access log.
@@ -38,13 +39,12 @@ pub fn process(state: &SharedState, context_id: u32, deadline_passed: bool) -> F
     let now = host::seconds(now_ms);
     let mut shared = state.borrow_mut();
     let shared = &mut *shared;
-    let mut verdict = decide(
-        &policy,
-        &head,
-        &shared.keys.at(now_ms),
-        &mut shared.cache,
-        now,
-    );
+    let keys = if shared.host_signatures {
+        shared.keys.at_with(now_ms, &EnvoyVerifier)
+    } else {
+        shared.keys.at(now_ms)
+    };
+    let mut verdict = decide(&policy, &head, &keys, &mut shared.cache, now);
     if let Decision::AwaitKeys { tenant, refetch } = verdict.decision {
         if !deadline_passed {
             if refetch && !shared.refetch_requested.contains(&tenant) {

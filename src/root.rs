@@ -58,6 +58,8 @@ pub struct Shared {
     pub cache: TokenCache,
     /// This VM's stats.
     pub metrics: Metrics,
+    /// True when Envoy's `verify_signature` checks signatures, false for RSA in Wasm.
+    pub host_signatures: bool,
 }
 
 /// Shared state handle.
@@ -410,6 +412,21 @@ impl RootContext for GuardRoot {
                 return false;
             }
         };
+        let host_signatures = match crate::signature::choose(policy.signature_backend()) {
+            Ok(host) => host,
+            Err(e) => {
+                log::error!("configuration refused: {e}");
+                return false;
+            }
+        };
+        log::info!(
+            "RS256 signatures checked by {}",
+            if host_signatures {
+                "Envoy's verify_signature (BoringSSL)"
+            } else {
+                "RSA compiled into the module"
+            }
+        );
         let settings = policy
             .tenants()
             .iter()
@@ -420,6 +437,7 @@ impl RootContext for GuardRoot {
             let mut shared = self.state.borrow_mut();
             shared.keys = KeyStore::new(settings);
             shared.cache = TokenCache::new(policy.token_cache_size());
+            shared.host_signatures = host_signatures;
             shared.policy = Some(Rc::new(policy));
         }
         // Fetches start from the first tick, not from here: Envoy also configures short-lived

@@ -111,6 +111,7 @@ pub struct VerificationKey {
     x5t: Option<String>,
     verifier: VerifyingKey<Sha256>,
     modulus_bytes: usize,
+    public_key_der: Vec<u8>,
 }
 
 impl VerificationKey {
@@ -136,11 +137,18 @@ impl VerificationKey {
         }
         let key = RsaPublicKey::new(n, e).map_err(|_| "not a valid RSA public key")?;
         let modulus_bytes = key.size();
+        let public_key_der = {
+            use rsa::pkcs8::EncodePublicKey;
+            key.to_public_key_der()
+                .map_err(|_| "not a valid RSA public key")?
+                .into_vec()
+        };
         Ok(VerificationKey {
             kid,
             x5t,
             verifier: VerifyingKey::<Sha256>::new(key),
             modulus_bytes,
+            public_key_der,
         })
     }
 
@@ -152,6 +160,11 @@ impl VerificationKey {
     /// The certificate thumbprint, when the entry had one.
     pub fn x5t(&self) -> Option<&str> {
         self.x5t.as_deref()
+    }
+
+    /// The key as a DER SubjectPublicKeyInfo, the form Envoy's `verify_signature` takes.
+    pub fn public_key_der(&self) -> &[u8] {
+        &self.public_key_der
     }
 
     /// Checks an RSASSA-PKCS1-v1_5 SHA-256 signature over `message`.
@@ -364,6 +377,17 @@ pub trait KeySets {
 
     /// Whether an unknown `kid` may trigger a refetch of the tenant's key set now.
     fn refetch(&self, tenant: crate::policy::TenantIndex) -> Refetch;
+
+    /// Checks an RS256 signature with `key`; by default with RSA compiled into the module.
+    fn verify_rs256(&self, key: &VerificationKey, message: &[u8], signature: &[u8]) -> bool {
+        key.verify_rs256(message, signature)
+    }
+}
+
+/// Something that checks RS256 signatures (Envoy's native crypto, or RSA in Wasm).
+pub trait SignatureVerifier {
+    /// True when `signature` is a valid RS256 signature of `message` under `key`.
+    fn verify_rs256(&self, key: &VerificationKey, message: &[u8], signature: &[u8]) -> bool;
 }
 
 #[cfg(test)]

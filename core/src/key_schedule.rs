@@ -21,7 +21,10 @@ use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::jwks::{parse_jwks, JwksError, KeySet, KeySetError, KeySetState, KeySets, Refetch};
+use crate::jwks::{
+    parse_jwks, JwksError, KeySet, KeySetError, KeySetState, KeySets, Refetch, SignatureVerifier,
+    VerificationKey,
+};
 use crate::policy::{JwksSource, TenantIndex};
 
 /// First retry delay after a failed fetch.
@@ -287,23 +290,50 @@ impl KeyStore {
             .unwrap_or(1)
     }
 
-    /// The view a request at `now_ms` decides with.
+    /// The view a request at `now_ms` decides with, checking signatures in Wasm.
     pub fn at(&self, now_ms: u64) -> KeysAt<'_> {
         KeysAt {
             store: self,
             now_ms,
+            verifier: None,
+        }
+    }
+
+    /// The view a request at `now_ms` decides with, checking signatures with `verifier`.
+    pub fn at_with<'a>(&'a self, now_ms: u64, verifier: &'a dyn SignatureVerifier) -> KeysAt<'a> {
+        KeysAt {
+            store: self,
+            now_ms,
+            verifier: Some(verifier),
         }
     }
 }
 
 /// A [`KeyStore`] seen at one instant.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct KeysAt<'a> {
     store: &'a KeyStore,
     now_ms: u64,
+    verifier: Option<&'a dyn SignatureVerifier>,
+}
+
+impl std::fmt::Debug for KeysAt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeysAt")
+            .field("now_ms", &self.now_ms)
+            .field("host_verifier", &self.verifier.is_some())
+            .finish()
+    }
 }
 
 impl KeySets for KeysAt<'_> {
+    fn verify_rs256(&self, key: &VerificationKey, message: &[u8], signature: &[u8]) -> bool {
+        match self.verifier {
+            Some(verifier) => verifier.verify_rs256(key, message, signature),
+            None => key.verify_rs256(message, signature),
+        }
+    }
+
     fn state(&self, tenant: TenantIndex) -> KeySetState<'_> {
         let (Some(t), Some(settings)) = (
             self.store.tenants.get(tenant.0),

@@ -5,6 +5,7 @@
 //! the field path to their complaints.
 
 use crate::guid::Guid;
+use crate::host_crypto::SignatureBackend;
 use crate::policy::acl::{Methods, PathPattern, Rule};
 use crate::policy::projects::ProjectCondition;
 use crate::policy::{AuditLog, Client, JwksSource, Mode, Policy, Tenant, TenantIndex};
@@ -77,11 +78,23 @@ pub(super) fn compile(raw: RawConfig, env: Env<'_>) -> Result<Policy, ConfigErro
         100,
         30_000,
     )?;
+    let signature_backend = match raw.signature_backend.as_deref() {
+        None | Some("auto") => SignatureBackend::Auto,
+        Some("envoy") => SignatureBackend::Envoy,
+        Some("wasm") => SignatureBackend::Wasm,
+        Some(other) => {
+            return Err(ConfigError::at(
+                "signature_backend",
+                format!("{other:?} is not one of \"auto\", \"envoy\", \"wasm\""),
+            ))
+        }
+    };
     Ok(Policy {
         tenants,
         clients,
         public,
         clock_skew_seconds,
+        signature_backend,
         mode,
         audit_log,
         token_cache_size: usize::try_from(token_cache_size).unwrap_or(0),
@@ -489,6 +502,7 @@ mod tests {
     use serde_json::{json, Value};
 
     use crate::config::compile_policy;
+    use crate::host_crypto::SignatureBackend;
     use crate::policy::{AuditLog, Mode, Policy, TenantIndex};
 
     const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -1028,6 +1042,7 @@ mod tests {
         assert_eq!(policy.audit_log(), AuditLog::All);
         assert_eq!(policy.token_cache_size(), 10_000);
         assert_eq!(policy.key_wait_ms(), 3_000);
+        assert_eq!(policy.signature_backend(), SignatureBackend::Auto);
         assert_eq!(policy.clients()[0].mode(), Mode::Enforce);
     }
 
@@ -1056,6 +1071,20 @@ mod tests {
         assert_eq!(
             error_with("/audit_log", json!("some")),
             "audit_log: \"some\" is not one of \"all\", \"denials\", \"off\""
+        );
+    }
+
+    #[test]
+    fn signature_backend_is_read_and_checked() {
+        let mut document = base();
+        set(&mut document, "/signature_backend", json!("wasm"));
+        assert_eq!(
+            compile(&document).unwrap().signature_backend(),
+            SignatureBackend::Wasm
+        );
+        assert_eq!(
+            error_with("/signature_backend", json!("openssl")),
+            "signature_backend: \"openssl\" is not one of \"auto\", \"envoy\", \"wasm\""
         );
     }
 

@@ -118,6 +118,13 @@ pub(super) struct RawConfig {
         )
     )]
     pub(super) key_wait_ms: Option<i64>,
+    /// Who checks RS256 signatures: `auto` (Envoy's native `verify_signature` when the host has
+    /// it, else RSA in Wasm), `envoy` (required) or `wasm`.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(extend("enum" = ["auto", "envoy", "wasm", null], "default" = "auto"))
+    )]
+    pub(super) signature_backend: Option<String>,
 }
 
 /// One entry of `tenants`: a trusted Entra ID tenant.

@@ -370,6 +370,7 @@ pub struct Policy {
     pub(crate) audit_log: AuditLog,
     pub(crate) token_cache_size: usize,
     pub(crate) key_wait_ms: u64,
+    pub(crate) signature_backend: crate::host_crypto::SignatureBackend,
 }
 
 impl Policy {
@@ -396,6 +397,11 @@ impl Policy {
     /// Capacity of the verified-token cache (`token_cache_size`; 0 disables it).
     pub fn token_cache_size(&self) -> usize {
         self.token_cache_size
+    }
+
+    /// Who checks RS256 signatures (`signature_backend`).
+    pub fn signature_backend(&self) -> crate::host_crypto::SignatureBackend {
+        self.signature_backend
     }
 
     /// How long a request may wait for a key-set fetch, in milliseconds (`key_wait_ms`).

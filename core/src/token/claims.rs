@@ -69,9 +69,11 @@ pub struct EntraClaims {
 }
 
 impl EntraClaims {
-    /// Parses the decoded payload.
+    /// Parses the decoded payload. It must be UTF-8 throughout (RFC 7519 §7.2 step 10), also
+    /// inside the members the filter ignores, which a byte-slice parser would skip unchecked.
     pub fn parse(payload: &[u8]) -> Result<Self, super::TokenError> {
-        serde_json::from_slice(payload).map_err(|_| super::TokenError::MalformedClaims)
+        let text = std::str::from_utf8(payload).map_err(|_| super::TokenError::MalformedClaims)?;
+        serde_json::from_str(text).map_err(|_| super::TokenError::MalformedClaims)
     }
 
     /// True for user (delegated) tokens: they carry `scp`, or an `idtyp` other than `app`.
@@ -174,6 +176,23 @@ mod tests {
                 "{p}"
             );
         }
+    }
+
+    #[test]
+    fn payload_that_is_not_utf8_is_malformed_even_in_ignored_claims() {
+        for payload in [
+            &b"{\"exp\":1,\"sub\":\"a\xdcb\"}"[..],
+            b"{\"exp\":1,\"x\xff\":1}",
+            b"{\"exp\":1,\"sub\":\"\xc0\xae\"}",
+            b"{\"exp\":1}\xff",
+        ] {
+            assert_eq!(
+                EntraClaims::parse(payload).unwrap_err(),
+                TokenError::MalformedClaims,
+                "{payload:?}"
+            );
+        }
+        assert!(EntraClaims::parse("{\"exp\":1,\"sub\":\"r\u{e9}sum\u{e9}\"}".as_bytes()).is_ok());
     }
 
     #[test]

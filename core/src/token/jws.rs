@@ -73,8 +73,11 @@ impl<'a> UntrustedToken<'a> {
             return Err(TokenError::NotCompactJws);
         }
         let header_json = decode_segment(header_b64)?;
+        // UTF-8 throughout, also in members that are skipped (RFC 7515 §5.2 step 4).
+        let header_text =
+            std::str::from_utf8(&header_json).map_err(|_| TokenError::MalformedHeader)?;
         let header: JoseHeader =
-            serde_json::from_slice(&header_json).map_err(|_| TokenError::MalformedHeader)?;
+            serde_json::from_str(header_text).map_err(|_| TokenError::MalformedHeader)?;
         let payload = decode_segment(payload_b64)?;
         Ok(UntrustedToken {
             signing_input,
@@ -175,6 +178,21 @@ mod tests {
                 UntrustedToken::parse(&t).unwrap_err(),
                 TokenError::MalformedHeader,
                 "{h}"
+            );
+        }
+    }
+
+    #[test]
+    fn header_that_is_not_utf8_is_malformed_even_in_ignored_members() {
+        for header in [
+            &b"{\"alg\":\"RS256\",\"x5u\":\"a\xdcb\"}"[..],
+            b"{\"alg\":\"RS256\",\"\xff\":1}",
+        ] {
+            let t = format!("{}.{}.c2ln", URL_SAFE_NO_PAD.encode(header), b64("{}"));
+            assert_eq!(
+                UntrustedToken::parse(&t).unwrap_err(),
+                TokenError::MalformedHeader,
+                "{header:?}"
             );
         }
     }

@@ -166,7 +166,7 @@ pub fn verify_token(
         (None, Refetch::RateLimited) => return Err(TokenError::UnknownKey.into()),
     };
     let signature = untrusted.signature()?;
-    if !key.verify_rs256(untrusted.signing_input.as_bytes(), &signature) {
+    if !keys.verify_rs256(key, untrusted.signing_input.as_bytes(), &signature) {
         return Err(TokenError::BadSignature.into());
     }
     check_claims(&facts, policy, now)?;
