@@ -1,6 +1,7 @@
-//! Envoy stats for what the filter decides, defined on first use and cached by name. Names
-//! carry one prefix and end in `.<tag>.<value>` segments that `envoy.yaml`'s `stats_tags` turn
-//! into Prometheus labels (e.g. `jira_entra_guard_denied_total{reason="acl"}`).
+//! Envoy stats for what the filter decides, defined on first use and then found by their static
+//! name parts, so counting a request allocates nothing. Names carry one prefix and end in
+//! `.<tag>.<value>` segments that `envoy.yaml`'s `stats_tags` turn into Prometheus labels
+//! (e.g. `jira_entra_guard_denied_total{reason="acl"}`).
 
 use std::collections::HashMap;
 
@@ -10,43 +11,61 @@ use proxy_wasm::types::MetricType;
 /// Common prefix of every stat.
 pub const PREFIX: &str = "jira_entra_guard_";
 
+/// A stat: its name and, optionally, one `(tag, value)` pair.
+pub type Stat<'a> = (&'static str, Option<(&'static str, &'a str)>);
+
 /// This VM's metric ids.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    ids: HashMap<String, u32>,
+    counters: HashMap<(&'static str, &'static str, &'static str), u32>,
+    gauges: HashMap<String, u32>,
+}
+
+fn full_name((stat, tag): Stat<'_>) -> String {
+    match tag {
+        Some((tag, value)) => format!("{PREFIX}{stat}.{tag}.{value}"),
+        None => format!("{PREFIX}{stat}"),
+    }
 }
 
 impl Metrics {
-    fn id(&mut self, kind: MetricType, name: &str) -> Option<u32> {
-        if let Some(id) = self.ids.get(name) {
-            return Some(*id);
-        }
-        let id = hostcalls::define_metric(kind, name).ok()?;
-        self.ids.insert(name.to_owned(), id);
-        Some(id)
-    }
-
-    /// Adds one to a counter.
-    pub fn count(&mut self, name: &str) {
-        if let Some(id) = self.id(MetricType::Counter, name) {
+    /// Adds one to a counter whose name parts are all static.
+    pub fn count(&mut self, stat: &'static str, tag: Option<(&'static str, &'static str)>) {
+        let key = match tag {
+            Some((t, v)) => (stat, t, v),
+            None => (stat, "", ""),
+        };
+        let id = match self.counters.get(&key) {
+            Some(id) => Some(*id),
+            None => {
+                let id =
+                    hostcalls::define_metric(MetricType::Counter, &full_name((stat, tag))).ok();
+                if let Some(id) = id {
+                    self.counters.insert(key, id);
+                }
+                id
+            }
+        };
+        if let Some(id) = id {
             let _ = hostcalls::increment_metric(id, 1);
         }
     }
 
-    /// Sets a gauge.
-    pub fn gauge(&mut self, name: &str, value: u64) {
-        if let Some(id) = self.id(MetricType::Gauge, name) {
+    /// Sets a gauge (per tenant; not on the request path).
+    pub fn gauge(&mut self, stat: Stat<'_>, value: u64) {
+        let name = full_name(stat);
+        let id = match self.gauges.get(&name) {
+            Some(id) => Some(*id),
+            None => {
+                let id = hostcalls::define_metric(MetricType::Gauge, &name).ok();
+                if let Some(id) = id {
+                    self.gauges.insert(name, id);
+                }
+                id
+            }
+        };
+        if let Some(id) = id {
             let _ = hostcalls::record_metric(id, value);
         }
     }
-}
-
-/// `jira_entra_guard_<stat>`
-pub fn name(stat: &str) -> String {
-    format!("{PREFIX}{stat}")
-}
-
-/// `jira_entra_guard_<stat>.<tag>.<value>`
-pub fn tagged(stat: &str, tag: &str, value: &str) -> String {
-    format!("{PREFIX}{stat}.{tag}.{value}")
 }

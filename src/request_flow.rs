@@ -9,7 +9,6 @@ use jira_entra_guard_core::jwks::KeySetError;
 use proxy_wasm::hostcalls;
 
 use crate::host;
-use crate::metrics::{name, tagged};
 use crate::root::{SharedState, Waiter};
 use crate::signature::EnvoyVerifier;
 
@@ -90,23 +89,23 @@ fn count(shared: &mut crate::root::Shared, verdict: &Verdict<'_>, action: &Actio
     let metrics = &mut shared.metrics;
     if verdict.token.is_some() {
         let result = if verdict.cache_hit { "hit" } else { "miss" };
-        metrics.count(&tagged("token_cache_total", "result", result));
+        metrics.count("token_cache_total", Some(("result", result)));
     }
     let denial = match (&verdict.decision, action) {
         (Decision::Deny(d), Action::Forward { .. }) => {
-            metrics.count(&tagged("dry_run_denied_total", "reason", d.metric_reason()));
+            metrics.count("dry_run_denied_total", Some(("reason", d.metric_reason())));
             Some(d)
         }
         (Decision::Deny(d), _) => {
-            metrics.count(&tagged("denied_total", "reason", d.metric_reason()));
+            metrics.count("denied_total", Some(("reason", d.metric_reason())));
             Some(d)
         }
         _ => {
-            metrics.count(&name("allowed_total"));
+            metrics.count("allowed_total", None);
             None
         }
     };
     if let Some(Denial::Token(e)) = denial {
-        metrics.count(&tagged("invalid_token_total", "cause", e.code()));
+        metrics.count("invalid_token_total", Some(("cause", e.code())));
     }
 }

@@ -25,7 +25,7 @@ use proxy_wasm::types::ContextType;
 
 use crate::host;
 use crate::http::GuardRequest;
-use crate::metrics::{tagged, Metrics};
+use crate::metrics::Metrics;
 use crate::request_flow::{process, Flow};
 use crate::shared_keys::SharedKeys;
 
@@ -271,9 +271,11 @@ impl GuardRoot {
         );
     }
 
-    fn count_fetch(&self, outcome: &str) {
-        let name = tagged("key_fetch_total", "outcome", outcome);
-        self.state.borrow_mut().metrics.count(&name);
+    fn count_fetch(&self, outcome: &'static str) {
+        self.state
+            .borrow_mut()
+            .metrics
+            .count("key_fetch_total", Some(("outcome", outcome)));
     }
 
     /// Per-tenant gauges: usable keys and the age of the key set in use.
@@ -290,13 +292,10 @@ impl GuardRoot {
                 .record(TenantIndex(index))
                 .filter(|r| r.fetched_at_ms != 0)
                 .map_or(0, |r| now_ms.saturating_sub(r.fetched_at_ms) / 1_000);
-            shared.metrics.gauge(
-                &tagged("usable_keys", "tenant", &id),
-                u64::try_from(usable).unwrap_or(0),
-            );
-            shared
-                .metrics
-                .gauge(&tagged("key_set_age_seconds", "tenant", &id), age);
+            let usable = u64::try_from(usable).unwrap_or(0);
+            let tenant = Some(("tenant", id.as_str()));
+            shared.metrics.gauge(("usable_keys", tenant), usable);
+            shared.metrics.gauge(("key_set_age_seconds", tenant), age);
         }
     }
 
