@@ -36,3 +36,6 @@ step "local stack self-check"
 
 step "end-to-end tests in a real Envoy"
 .venv/bin/python -m pytest tests/e2e -q -p no:cacheprovider "$@"
+
+step "README command 1 (the demo), non-interactive"
+scripts/demo.sh --check
