@@ -57,14 +57,17 @@ pub fn request_head(headers: &[(String, String)]) -> (RequestHead<'_>, Option<&s
 }
 
 /// Rewrites the effective request's identity headers before it goes on to Jira: the Entra
-/// token and caller-supplied identity headers are removed, then the client's are set.
-pub fn forward(identity: Option<&Identity<'_>>) {
+/// token and caller-supplied identity headers are removed or replaced by the client's.
+/// `present` tells which headers the request carries, so absent ones cost no host call.
+pub fn forward(identity: Option<&Identity<'_>>, present: &dyn Fn(&str) -> bool) {
     let changes = upstream_headers(identity);
     for name in changes.remove {
-        // Removing an absent header is not an error worth reporting.
-        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);
+        if present(name) {
+            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);
+        }
     }
-    for (name, value) in changes.set {
+    for (name, value) in changes.set.into_iter().flatten() {
+        // Setting replaces every copy the caller sent.
         let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
     }
 }

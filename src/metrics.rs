@@ -1,5 +1,7 @@
 //! Envoy stats for what the filter decides, defined on first use and then found by their static
-//! name parts, so counting a request allocates nothing. Names carry one prefix and end in
+//! name parts, so counting a request allocates nothing and calls no host function: counts are
+//! added up in the VM and handed to Envoy on every tick (a quarter second). Names carry one
+//! prefix and end in
 //! `.<tag>.<value>` segments that `envoy.yaml`'s `stats_tags` turn into Prometheus labels
 //! (e.g. `jira_entra_guard_denied_total{reason="acl"}`).
 
@@ -14,10 +16,17 @@ pub const PREFIX: &str = "jira_entra_guard_";
 /// A stat: its name and, optionally, one `(tag, value)` pair.
 pub type Stat<'a> = (&'static str, Option<(&'static str, &'a str)>);
 
+/// A counter's Envoy id and the counts not yet handed to Envoy.
+#[derive(Debug, Clone, Copy)]
+struct Counter {
+    id: u32,
+    pending: u64,
+}
+
 /// This VM's metric ids.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    counters: HashMap<(&'static str, &'static str, &'static str), u32>,
+    counters: HashMap<(&'static str, &'static str, &'static str), Counter>,
     gauges: HashMap<String, u32>,
 }
 
@@ -29,25 +38,31 @@ fn full_name((stat, tag): Stat<'_>) -> String {
 }
 
 impl Metrics {
-    /// Adds one to a counter whose name parts are all static.
+    /// Adds one to a counter whose name parts are all static (handed to Envoy by [`flush`]).
+    ///
+    /// [`flush`]: Metrics::flush
     pub fn count(&mut self, stat: &'static str, tag: Option<(&'static str, &'static str)>) {
         let key = match tag {
             Some((t, v)) => (stat, t, v),
             None => (stat, "", ""),
         };
-        let id = match self.counters.get(&key) {
-            Some(id) => Some(*id),
-            None => {
-                let id =
-                    hostcalls::define_metric(MetricType::Counter, &full_name((stat, tag))).ok();
-                if let Some(id) = id {
-                    self.counters.insert(key, id);
-                }
-                id
+        if let Some(counter) = self.counters.get_mut(&key) {
+            counter.pending = counter.pending.saturating_add(1);
+            return;
+        }
+        if let Ok(id) = hostcalls::define_metric(MetricType::Counter, &full_name((stat, tag))) {
+            self.counters.insert(key, Counter { id, pending: 1 });
+        }
+    }
+
+    /// Hands the counts added up since the last flush to Envoy.
+    pub fn flush(&mut self) {
+        for counter in self.counters.values_mut() {
+            if counter.pending > 0 {
+                let delta = i64::try_from(counter.pending).unwrap_or(i64::MAX);
+                let _ = hostcalls::increment_metric(counter.id, delta);
+                counter.pending = 0;
             }
-        };
-        if let Some(id) = id {
-            let _ = hostcalls::increment_metric(id, 1);
         }
     }
 

@@ -70,7 +70,9 @@ pub fn process(state: &SharedState, context_id: u32, deadline_passed: bool) -> F
     };
     match action {
         Action::Forward { identity, .. } => {
-            host::forward(identity.as_ref());
+            host::forward(identity.as_ref(), &|name| {
+                headers.iter().any(|(n, _)| n == name)
+            });
             Flow::Continue
         }
         Action::Deny(denial) => {

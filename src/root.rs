@@ -122,6 +122,7 @@ impl GuardRoot {
         }
         self.wake_waiters(None);
         self.record_gauges();
+        self.state.borrow_mut().metrics.flush();
     }
 
     /// Takes in the tenant's shared record if it changed; wakes its waiters when it did.

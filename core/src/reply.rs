@@ -55,26 +55,34 @@ pub fn jira_error_body(message: &str) -> String {
 /// Header changes for a request that goes on to Jira.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamHeaders<'p> {
-    /// Headers to remove first: the Entra token and any caller-supplied identity headers.
-    pub remove: [&'static str; 3],
-    /// Headers to set afterwards.
-    pub set: Vec<(&'static str, &'p str)>,
+    /// Headers to remove: the Entra token and caller-supplied identity headers that are not
+    /// replaced below.
+    pub remove: &'static [&'static str],
+    /// Headers to set; setting replaces every caller-supplied copy.
+    pub set: [Option<(&'static str, &'p str)>; 3],
 }
 
 /// The upstream header changes for a forwarded request (`identity` is `None` on public paths
 /// and for callers no client was identified for).
 pub fn upstream_headers<'p>(identity: Option<&Identity<'p>>) -> UpstreamHeaders<'p> {
-    let mut set = Vec::new();
-    if let Some(identity) = identity {
-        set.push((CLIENT_NAME_HEADER, identity.client_name));
-        set.push((CLIENT_ID_HEADER, identity.app_id));
-        if let Some(auth) = identity.upstream_authorization {
-            set.push(("authorization", auth));
-        }
-    }
-    UpstreamHeaders {
-        remove: ["authorization", CLIENT_NAME_HEADER, CLIENT_ID_HEADER],
-        set,
+    match identity {
+        None => UpstreamHeaders {
+            remove: &["authorization", CLIENT_NAME_HEADER, CLIENT_ID_HEADER],
+            set: [None, None, None],
+        },
+        Some(identity) => UpstreamHeaders {
+            remove: match identity.upstream_authorization {
+                Some(_) => &[],
+                None => &["authorization"],
+            },
+            set: [
+                Some((CLIENT_NAME_HEADER, identity.client_name)),
+                Some((CLIENT_ID_HEADER, identity.app_id)),
+                identity
+                    .upstream_authorization
+                    .map(|auth| ("authorization", auth)),
+            ],
+        },
     }
 }
 
@@ -147,17 +155,30 @@ mod tests {
             upstream_authorization: None,
         };
         let h = upstream_headers(Some(&identity));
-        assert_eq!(
-            h.remove,
-            ["authorization", "x-jira-client", "x-jira-client-id"]
-        );
+        assert_eq!(h.remove, ["authorization"]);
         assert_eq!(
             h.set,
-            vec![
-                ("x-jira-client", "bot"),
-                ("x-jira-client-id", "3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01")
+            [
+                Some(("x-jira-client", "bot")),
+                Some(("x-jira-client-id", "3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01")),
+                None
             ]
         );
-        assert!(upstream_headers(None).set.is_empty());
+        let anonymous = upstream_headers(None);
+        assert_eq!(
+            anonymous.remove,
+            ["authorization", "x-jira-client", "x-jira-client-id"]
+        );
+        assert_eq!(anonymous.set, [None, None, None]);
+        let mapped = Identity {
+            upstream_authorization: Some("Bearer pat"),
+            ..identity
+        };
+        let h = upstream_headers(Some(&mapped));
+        assert!(
+            h.remove.is_empty(),
+            "the Entra token is replaced, not removed"
+        );
+        assert_eq!(h.set[2], Some(("authorization", "Bearer pat")));
     }
 }

@@ -62,6 +62,7 @@ def test_stats_move_with_decisions_and_carry_prometheus_labels(ops_envoy, emulat
     assert s.raw_request(ops_envoy.port, "GET", "/rest/api/2/..", bearer(good))[0] == 400
     assert s.raw_request(ops_envoy.port, "GET", "/rest/api/2/myself",
                          bearer(tokens.flow("intruder")))[0] == 403
+    time.sleep(0.6)  # counts reach Envoy on the filter's next tick
     after = ops_envoy.stats()
 
     def delta(name):
@@ -159,6 +160,7 @@ def test_global_dry_run_lets_denied_requests_through_and_counts_them(workdir, em
         lines = wait_for_audit(envoy, 2)
         assert [(l["decision"], l["reason"]) for l in lines] == [
             ("would_deny", "no_token"), ("would_deny", "path_not_allowed")]
+        time.sleep(0.6)  # counts reach Envoy on the filter's next tick
         stats = envoy.stats()
         assert stats["wasmcustom.jira_entra_guard_dry_run_denied_total.reason.no_token"] == 1
         assert stats["wasmcustom.jira_entra_guard_dry_run_denied_total.reason.acl"] == 1
