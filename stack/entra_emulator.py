@@ -25,18 +25,18 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import ipaddress
 import json
 import os
 import re
 import secrets
-import signal
 import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from loopback_server import is_loopback, serve
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -108,13 +108,6 @@ def compact_jws(header_bytes: bytes, payload_bytes: bytes, sign) -> str:
 
 def utc_timestamp() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 # --------------------------------------------------------------------------
@@ -1113,22 +1106,7 @@ def main(argv: list[str] | None = None) -> int:
 
     emulator = Emulator(args.config)
     handler = type("BoundHandler", (Handler,), {"emulator": emulator})
-    server = ThreadingHTTPServer((args.host, args.port), handler)
-    server.daemon_threads = True
-
-    def stop(_signum, _frame):
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-
-    host, port = server.server_address[:2]
-    print(f"entra-emulator listening on http://{host}:{port}", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-    return 0
+    return serve("entra-emulator", args.host, args.port, handler)
 
 
 if __name__ == "__main__":

@@ -14,15 +14,15 @@ It performs no authentication of its own. Standard library only.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import re
-import signal
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from loopback_server import is_loopback, serve
 
 JIRA_CT = "application/json;charset=UTF-8"
 MAX_BODY = 8 * 1024 * 1024
@@ -36,13 +36,6 @@ ISSUE_KEY_RE = re.compile(r"^([A-Z][A-Z0-9]*)-([1-9][0-9]?)$")
 STATUSES = ["Open", "In Progress", "Resolved", "Closed"]
 ISSUE_NOT_FOUND = "Issue does not exist or you do not have permission to see it."
 API_VERSIONS = ("2", "latest")
-
-
-def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def jira_error(messages: list[str], errors: dict | None = None) -> dict:
@@ -370,22 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--host must be a loopback address")
 
     handler = type("BoundHandler", (Handler,), {"data": JiraData()})
-    server = ThreadingHTTPServer((args.host, args.port), handler)
-    server.daemon_threads = True
-
-    def stop(_signum, _frame):
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-
-    host, port = server.server_address[:2]
-    print(f"jira-standin listening on http://{host}:{port}", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-    return 0
+    return serve("jira-standin", args.host, args.port, handler)
 
 
 if __name__ == "__main__":
