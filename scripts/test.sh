@@ -27,6 +27,9 @@ cargo test --workspace --locked
 step "unit tests of the core inside Wasm (node:wasi)"
 cargo test -p jira-entra-guard-core --target wasm32-wasip1 --locked
 
+step "fuzzing: every cargo-fuzz target for 60s (docs/hardening.md)"
+scripts/fuzz.sh 60
+
 step "release build"
 scripts/build.sh
 node scripts/check-wasm-imports.mjs target/wasm32-wasip1/release/jira_entra_guard.wasm

@@ -27,6 +27,7 @@ class Case:
     upstream_authorization: str | None = None
     body: bytes = b""
     jira_path: str | None = None  # the path Jira must see, when it differs from `path`
+    envoy_rejects: bool = False  # Envoy itself refuses (e.g. 431) before the filter runs
 
 
 def bearer(make):

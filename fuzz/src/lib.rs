@@ -1,0 +1,230 @@
+//! Fixtures shared by the fuzz targets: one fixed policy, one fixed key store holding the core's
+//! fixture keys, a signer for the fixture key, and independent checks of what an accepted token
+//! must satisfy. Nothing here decides anything the filter decides; it only restates the rules
+//! in the simplest possible way so a fuzz target can catch the core disagreeing with them.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jira_entra_guard_core::config::compile_policy;
+use jira_entra_guard_core::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
+use jira_entra_guard_core::policy::{Policy, TenantIndex};
+use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
+use rsa::pkcs8::DecodePrivateKey;
+use rsa::signature::{SignatureEncoding, Signer, Verifier};
+use rsa::traits::PublicKeyParts;
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+pub const OTHER_TENANT: &str = "0c9e5a4d-2f7b-4c1e-9d3a-5b6f7e8d9c0a";
+pub const API_APP_ID: &str = "b7d3f1e2-4a5c-4e6f-8a9b-0c1d2e3f4a5b";
+pub const API_URI: &str = "api://jira-gateway";
+pub const REPORTING_BOT: &str = "3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01";
+pub const CI_PIPELINE: &str = "8d1e7c62-2f4b-4d57-8a0e-7c0a55a1b202";
+/// The fixed "now" of every target (seconds since the epoch).
+pub const NOW: i64 = 1_790_000_000;
+/// `clock_skew_seconds` of the fixed policy.
+pub const SKEW: i64 = 60;
+
+/// The fixed plugin configuration: two tenants, two clients, an ACL with projects and a deny
+/// rule, and a public path.
+pub fn policy_json() -> Value {
+    json!({
+        "tenants": [
+            {"tenant_id": TENANT, "audiences": [API_URI, API_APP_ID], "jwks": {"cluster": "entra"}},
+            {"tenant_id": OTHER_TENANT, "audiences": [API_URI], "jwks": {"cluster": "entra"}}
+        ],
+        "clients": [
+            {"name": "reporting-bot", "app_id": REPORTING_BOT, "tenant_id": TENANT,
+             "allow": [{"methods": ["GET"], "paths": ["/rest/api/2/search", "/rest/api/2/issue/*",
+                                                       "/rest/api/2/myself", "/rest/api/2/project/**"]}]},
+            {"name": "ci-pipeline", "app_id": CI_PIPELINE, "tenant_id": TENANT,
+             "required_roles": ["Jira.Write"],
+             "allow": [{"methods": ["POST"], "paths": ["/rest/api/2/issue"]},
+                       {"methods": ["GET", "PUT"], "paths": ["/rest/api/2/issue/*"], "projects": ["OPS", "SEC"]}],
+             "deny": [{"methods": ["DELETE"], "paths": ["/rest/api/2/issue/**"]}]},
+            {"name": "partner-sync", "app_id": REPORTING_BOT, "tenant_id": OTHER_TENANT,
+             "allow": [{"methods": ["*"], "paths": ["/rest/api/2/issue/*/comment"]}]}
+        ],
+        "public_paths": [{"methods": ["GET"], "paths": ["/status"]}],
+        "clock_skew_seconds": SKEW
+    })
+}
+
+/// Tenant 0 publishes key `a` as `key-a` and key `b` as `key-b`; tenant 1 publishes `a` as
+/// `shared-a`. A token naming an unknown key is refused at once (the refetch is rate-limited).
+pub struct FixedKeys(pub Vec<KeySet>);
+
+impl KeySets for FixedKeys {
+    fn state(&self, tenant: TenantIndex) -> KeySetState<'_> {
+        match self.0.get(tenant.0) {
+            Some(set) => KeySetState::Ready(set),
+            None => KeySetState::Loading,
+        }
+    }
+
+    fn refetch(&self, _tenant: TenantIndex) -> Refetch {
+        Refetch::RateLimited
+    }
+}
+
+/// Everything a target needs, built once per process.
+pub struct Fixture {
+    pub policy: Policy,
+    pub keys: FixedKeys,
+    pub key_a: RsaPrivateKey,
+    pub public_keys: Vec<RsaPublicKey>,
+}
+
+fn private_key(pem: &str) -> RsaPrivateKey {
+    match RsaPrivateKey::from_pkcs8_pem(pem) {
+        Ok(key) => key,
+        Err(e) => panic!("fixture key: {e}"),
+    }
+}
+
+pub fn b64(bytes: impl AsRef<[u8]>) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A JWKS entry shaped like Entra ID's.
+pub fn jwk(kid: &str, key: &RsaPublicKey) -> Value {
+    json!({"kty": "RSA", "use": "sig", "kid": kid, "x5t": kid,
+           "n": b64(key.n().to_bytes_be()), "e": b64(key.e().to_bytes_be())})
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let key_a = private_key(include_str!("../../core/fixtures/tenant-key-a.pem"));
+        let key_b = private_key(include_str!("../../core/fixtures/tenant-key-b.pem"));
+        let (pub_a, pub_b) = (key_a.to_public_key(), key_b.to_public_key());
+        let set = |doc: Value| match parse_jwks(doc.to_string().as_bytes()) {
+            Ok(set) => set,
+            Err(e) => panic!("fixture key set: {e}"),
+        };
+        let keys = FixedKeys(vec![
+            set(json!({"keys": [jwk("key-a", &pub_a), jwk("key-b", &pub_b)]})),
+            set(json!({"keys": [jwk("shared-a", &pub_a)]})),
+        ]);
+        let policy = match compile_policy(policy_json().to_string().as_bytes(), &|_| None) {
+            Ok(p) => p,
+            Err(e) => panic!("fixture policy: {e}"),
+        };
+        Fixture {
+            policy,
+            keys,
+            key_a,
+            public_keys: vec![pub_a, pub_b],
+        }
+    }
+
+    /// The process-wide fixture.
+    pub fn get() -> &'static Fixture {
+        thread_local! {
+            static FIXTURE: &'static Fixture = Box::leak(Box::new(Fixture::new()));
+        }
+        FIXTURE.with(|f| *f)
+    }
+
+    /// `BASE64URL(header).BASE64URL(claims).BASE64URL(RS256 signature with key a)`.
+    pub fn sign(&self, header: &[u8], claims: &[u8]) -> String {
+        let input = format!("{}.{}", b64(header), b64(claims));
+        let signature = SigningKey::<Sha256>::new(self.key_a.clone()).sign(input.as_bytes());
+        format!("{input}.{}", b64(signature.to_bytes()))
+    }
+
+    /// True when the token's signature verifies under one of the fixture's public keys, checked
+    /// here without the filter's key selection.
+    pub fn signed_by_a_fixture_key(&self, token: &str) -> bool {
+        let Some((input, sig)) = token.rsplit_once('.') else {
+            return false;
+        };
+        let Ok(sig) = URL_SAFE_NO_PAD.decode(sig) else {
+            return false;
+        };
+        let Ok(sig) = Signature::try_from(sig.as_slice()) else {
+            return false;
+        };
+        self.public_keys.iter().any(|k| {
+            VerifyingKey::<Sha256>::new(k.clone())
+                .verify(input.as_bytes(), &sig)
+                .is_ok()
+        })
+    }
+}
+
+/// Restates the claim rules for an accepted token from its raw payload; returns what is wrong.
+pub fn claims_violation(token: &str) -> Option<String> {
+    let Some(payload) = token.split('.').nth(1) else {
+        return Some("no payload segment".into());
+    };
+    let Ok(bytes) = URL_SAFE_NO_PAD.decode(payload) else {
+        return Some("payload is not base64url".into());
+    };
+    let Ok(Value::Object(c)) = serde_json::from_slice::<Value>(&bytes) else {
+        return Some("payload is not a JSON object".into());
+    };
+    let int = |name: &str| c.get(name).and_then(Value::as_i64);
+    let Some(exp) = int("exp") else {
+        return Some("no integer exp".into());
+    };
+    if NOW > exp.saturating_add(SKEW) {
+        return Some(format!("expired: exp {exp}"));
+    }
+    for name in ["nbf", "iat"] {
+        match c.get(name) {
+            None => {}
+            Some(v) => match v.as_i64() {
+                Some(t) if t <= NOW.saturating_add(SKEW) => {}
+                _ => return Some(format!("{name} {v} not acceptable")),
+            },
+        }
+    }
+    let iss = c.get("iss").and_then(Value::as_str).unwrap_or_default();
+    let tid = c
+        .get("tid")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let issuer = [TENANT, OTHER_TENANT].iter().find_map(|t| {
+        if iss == format!("https://login.microsoftonline.com/{t}/v2.0") {
+            Some((*t, true))
+        } else if iss == format!("https://sts.windows.net/{t}/") {
+            Some((*t, false))
+        } else {
+            None
+        }
+    });
+    let Some((tenant, v2)) = issuer else {
+        return Some(format!("issuer {iss:?} is not a configured tenant's"));
+    };
+    if tid != tenant {
+        return Some(format!("tid {tid} is not the issuer's tenant {tenant}"));
+    }
+    let audiences: &[&str] = if tenant == TENANT {
+        &[API_URI, API_APP_ID]
+    } else {
+        &[API_URI]
+    };
+    let aud_ok = |a: &Value| {
+        a.as_str()
+            .is_some_and(|a| audiences.contains(&a.trim_end_matches('/')))
+    };
+    let ok = match c.get("aud") {
+        Some(Value::Array(list)) => list.iter().any(aud_ok),
+        Some(a) => aud_ok(a),
+        None => false,
+    };
+    if !ok {
+        return Some("no accepted audience".into());
+    }
+    let client = if v2 { "azp" } else { "appid" };
+    if c.get(client)
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        return Some(format!("no {client}"));
+    }
+    None
+}
