@@ -34,8 +34,23 @@ pub fn jitter() -> u32 {
 }
 
 /// The request headers of the effective context, as the owned pairs the head borrows from.
+///
+/// Values are read as bytes: a header value need not be UTF-8, and the SDK's string reader
+/// would panic on one that is not. Invalid bytes become U+FFFD, which every check of the core
+/// refuses where it matters (path, `Authorization`, method overrides). Header names are tokens
+/// that Envoy's codecs have already validated.
 pub fn request_headers() -> Vec<(String, String)> {
-    hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default()
+    hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, value)| {
+            let value = match String::from_utf8(value) {
+                Ok(text) => text,
+                Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            };
+            (name, value)
+        })
+        .collect()
 }
 
 /// The request head and `x-request-id`, picked out of the header list (names arrive lowercase

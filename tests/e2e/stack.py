@@ -272,13 +272,7 @@ def raw_request(port: int, method: str, path: str, headers: list[tuple[str, str]
     data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(data)
-        chunks = []
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    raw = b"".join(chunks)
+        raw = _read_response(s)
     head, _, rest = raw.partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     status = int(status_line.split(" ")[1])
@@ -289,6 +283,24 @@ def raw_request(port: int, method: str, path: str, headers: list[tuple[str, str]
     if resp_headers.get("transfer-encoding") == "chunked":
         rest = _dechunk(rest)
     return status, resp_headers, rest
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    """Reads one response: up to its content-length when it has one (Envoy keeps the connection
+    open for a moment after a local reply), else until the connection closes."""
+    raw = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return raw
+        raw += chunk
+        head, sep, body = raw.partition(b"\r\n\r\n")
+        if not sep:
+            continue
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length" and len(body) >= int(value.strip()):
+                return raw
 
 
 def _dechunk(data: bytes) -> bytes:

@@ -95,9 +95,6 @@ def test_the_panic_message_reaches_envoys_log_through_the_hook(panicking_envoy):
     assert re.search(hook_line + re.escape(PANIC_MESSAGE), log), log[-3000:]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known: src/host.rs reads headers with proxy-wasm's get_map, which unwraps "
-    "String::from_utf8 on every value (docs/hardening.md, section 4); drop this marker with the fix"))
 def test_header_bytes_that_are_not_utf8_do_not_kill_the_filter(workdir, emulator, jira, tokens):
     """Envoy passes header values with bytes 0x80-0xFF (obs-text) on to the filter. Each such
     request must get an answer from the filter itself, and the next ordinary request must still
