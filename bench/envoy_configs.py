@@ -193,12 +193,13 @@ def _method_permission(methods: list[str]) -> dict:
     return perms[0] if len(perms) == 1 else {"or_rules": {"rules": perms}}
 
 
-def _claim(name: str, value: str) -> dict:
-    return {"metadata": {
+def _claim(name: str, value: dict) -> dict:
+    """A principal: the verified token's claim `name` (jwt_authn's dynamic metadata) matches."""
+    return {"sourced_metadata": {"metadata_matcher": {
         "filter": JWT_AUTHN,
         "path": [{"key": JWT_PAYLOAD_KEY}, {"key": name}],
-        "value": {"string_match": {"exact": value}},
-    }}
+        "value": {"string_match": value},
+    }}}
 
 
 def rbac_filter(plugin_config: dict, client_name: str) -> dict:
@@ -218,17 +219,13 @@ def rbac_filter(plugin_config: dict, client_name: str) -> dict:
             raise ValueError(f"client {client_name}: `{unsupported}` is not translated to RBAC")
     tenants = plugin_config["tenants"]
     tenant_id = client.get("tenant_id") or tenants[0]["tenant_id"]
-    credential = {"string_match": {"exact": "2"}}
+    credential = {"exact": "2"}
     if client.get("allow_client_secret"):
-        credential = {"string_match": {"safe_regex": {"regex": "[12]"}}}
+        credential = {"safe_regex": {"regex": "[12]"}}
     principal = {"and_ids": {"ids": [
-        _claim("azp", client["app_id"]),
-        _claim("tid", tenant_id),
-        {"metadata": {
-            "filter": JWT_AUTHN,
-            "path": [{"key": JWT_PAYLOAD_KEY}, {"key": "azpacr"}],
-            "value": credential,
-        }},
+        _claim("azp", {"exact": client["app_id"]}),
+        _claim("tid", {"exact": tenant_id}),
+        _claim("azpacr", credential),
     ]}}
     allow = []
     for rule in client["allow"]:

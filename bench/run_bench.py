@@ -193,6 +193,30 @@ def wait_for_quiet(max_wait: float) -> float:
             told = True
 
 
+# Warnings every Envoy here logs, about the benchmark's set-up rather than what it measures.
+EXPECTED_WARNINGS = (
+    "no configured limit to the number of allowed active downstream connections",
+    "caught ENVOY_SIGTERM",
+)
+
+
+def log_problems(path: Path, limit: int = 5) -> list[str]:
+    """Distinct warning/error lines of an Envoy log (timestamps and thread ids dropped); the
+    audit-all log is large, so it is read line by line."""
+    seen: dict[str, None] = {}
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                for level in ("][warning][", "][error][", "][critical]["):
+                    if level in line and not any(w in line for w in EXPECTED_WARNINGS):
+                        seen.setdefault(level.strip("][") + " " + line.split("] ", 2)[-1].strip()[:300])
+                if len(seen) >= limit:
+                    break
+    except OSError:
+        pass
+    return list(seen)
+
+
 def tail(path: Path, lines: int = 30) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -583,6 +607,10 @@ def _run(args, workdir: Path, envoys: Envoys) -> dict:
     rss = {name: started[name].rss_bytes() for name in CONFIGS}
     for name in CONFIGS:
         started[name].stop()
+    envoy_log_problems = {name: log_problems(started[name].log_path) for name in CONFIGS}
+    for name, problems in envoy_log_problems.items():
+        for problem in problems:
+            log(f"Envoy log of {name}: {problem}")
 
     # Memory target: fresh wasm-noop and jira-entra-guard Envoys, each sent the same distinct
     # tokens once; the filter caches every one of them (token_cache_size 10,000 by default).
@@ -637,6 +665,7 @@ def _run(args, workdir: Path, envoys: Envoys) -> dict:
         "memory": memory,
         "flagged_runs": flagged,
         "contended_runs": contended,
+        "envoy_log_problems": envoy_log_problems,
     }
 
 
@@ -742,6 +771,11 @@ def report_markdown(result: dict) -> str:
     else:
         lines += [f"No run shared the machine with more than {CONTENTION_PCT:.0f}% of a CPU of "
                   "other work."]
+    problems = {n: p for n, p in result["envoy_log_problems"].items() if p}
+    if problems:
+        lines += ["", "Warnings and errors in the Envoy logs:"]
+        for name, found in problems.items():
+            lines += [f"- {name}: {p}" for p in found]
     if st["quick"]:
         lines += ["", "Quick run: short runs and a small cold pool, which the caches hold after "
                   "one pass (see the cold cache hits); not a measurement to compare."]
