@@ -64,7 +64,8 @@ pub fn process(state: &SharedState, context_id: u32, deadline_passed: bool) -> F
         log::info!("{line}");
         let _ = hostcalls::set_property(vec![AUDIT_PROPERTY], Some(line.as_bytes()));
     }
-    let retry_after = match &verdict.token {
+    // Only a denial carries `Retry-After`; an allowed request does not pay for it.
+    let retry_after = || match &verdict.token {
         Some(t) => shared.keys.retry_after_seconds(t.tenant, now_ms),
         None => shared.keys.soonest_retry_after_seconds(now_ms),
     };
@@ -76,12 +77,12 @@ pub fn process(state: &SharedState, context_id: u32, deadline_passed: bool) -> F
             Flow::Continue
         }
         Action::Deny(denial) => {
-            host::deny(&denial, retry_after);
+            host::deny(&denial, retry_after());
             Flow::Stop
         }
         // Handled above: a request never waits twice past its deadline.
         Action::AwaitKeys { .. } => {
-            host::deny(&Denial::KeySet(KeySetError::Unavailable), retry_after);
+            host::deny(&Denial::KeySet(KeySetError::Unavailable), retry_after());
             Flow::Stop
         }
     }

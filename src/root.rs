@@ -18,7 +18,7 @@ use jira_entra_guard_core::key_schedule::{
     discovered_jwks_path, Claim, FetchReason, KeyStore, Observed, ScheduleSettings,
 };
 use jira_entra_guard_core::policy::{Policy, TenantIndex};
-use jira_entra_guard_core::token_cache::TokenCache;
+use jira_entra_guard_core::token_cache::{DigestKey, TokenCache};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
@@ -333,6 +333,19 @@ impl GuardRoot {
     }
 }
 
+/// A cache of `capacity` verified tokens, its digest key drawn from the host's random source
+/// (WASI `random_get`). Without randomness the cache stays off: every token is verified.
+fn verified_token_cache(capacity: usize) -> TokenCache {
+    let mut key = [0u8; 16];
+    match getrandom::getrandom(&mut key) {
+        Ok(()) => TokenCache::new(capacity, DigestKey::new(key)),
+        Err(e) => {
+            log::error!("token cache disabled: the host gave no random bytes for its key ({e})");
+            TokenCache::disabled()
+        }
+    }
+}
+
 impl Default for GuardRoot {
     fn default() -> Self {
         Self::new()
@@ -436,7 +449,7 @@ impl RootContext for GuardRoot {
         {
             let mut shared = self.state.borrow_mut();
             shared.keys = KeyStore::new(settings);
-            shared.cache = TokenCache::new(policy.token_cache_size());
+            shared.cache = verified_token_cache(policy.token_cache_size());
             shared.host_signatures = host_signatures;
             shared.policy = Some(Rc::new(policy));
         }

@@ -131,7 +131,6 @@ mod tests {
     use super::*;
     use crate::decide::decide;
     use crate::test_support::*;
-    use crate::token_cache::TokenCache;
 
     #[test]
     fn rfc3339_matches_known_instants() {
@@ -150,7 +149,13 @@ mod tests {
             authorization: auth_values,
             method_overrides: vec![],
         };
-        let verdict = decide(&policy, &head, &keys(), &mut TokenCache::new(4), NOW);
+        let verdict = decide(
+            &policy,
+            &head,
+            &keys(),
+            &mut crate::test_support::test_cache(4),
+            NOW,
+        );
         let action = verdict.action(&policy);
         audit_line(&policy, &head, &verdict, &action, Some("req-1"), NOW)
             .map(|l| serde_json::from_str(&l).unwrap())

@@ -13,9 +13,9 @@ use crate::jwks::{KeySetState, KeySets};
 use crate::path::canonical_path;
 use crate::policy::{Client, Grant, Mode, Policy, RequestTarget, TenantIndex};
 use crate::request::{RequestHead, RequestRejection};
-use crate::token::bearer::bearer_token;
+use crate::token::bearer::{presented_token, PresentedToken};
 use crate::token::verify::{verify_token, VerifiedToken, VerifyFailure};
-use crate::token_cache::{digest, TokenCache};
+use crate::token_cache::TokenCache;
 
 /// What the policy decided.
 // Built once per request and moved at most once: boxing the large variant would only add an
@@ -174,7 +174,7 @@ fn decide_inner<'p>(
     if policy.is_public(&target) {
         return Ok(None);
     }
-    let token = bearer_token(&head.authorization)?;
+    let token = presented_token(&head.authorization)?;
     let verified = verified_token(token, policy, keys, cache, now, verdict)?;
     let caller = verified.caller();
     verdict.client = policy.client_of(&caller);
@@ -186,14 +186,14 @@ fn decide_inner<'p>(
 /// The token's verified form: from the cache when it holds it (unexpired, key still
 /// published, key set usable), else verified now and cached.
 fn verified_token(
-    token: &str,
+    token: PresentedToken<'_>,
     policy: &Policy,
     keys: &impl KeySets,
     cache: &mut TokenCache,
     now: i64,
     verdict: &mut Verdict<'_>,
 ) -> Result<Rc<VerifiedToken>, Outcome> {
-    let key = digest(token);
+    let key = cache.digest(token.unchecked());
     let cached = cache.get(&key, now, |t| match keys.state(t.tenant) {
         KeySetState::Ready(set) => t.key_id.is_in(set),
         KeySetState::Loading | KeySetState::Unavailable(_) => false,
@@ -202,11 +202,12 @@ fn verified_token(
         verdict.cache_hit = true;
         return Ok(hit);
     }
-    let verified = verify_token(token, policy, keys, now).map_err(|failure| match failure {
-        VerifyFailure::Token(e) => Outcome::Deny(Denial::Token(e)),
-        VerifyFailure::KeySet(e) => Outcome::Deny(Denial::KeySet(e)),
-        VerifyFailure::AwaitKeys { tenant, refetch } => Outcome::Await { tenant, refetch },
-    })?;
+    let verified =
+        verify_token(token.checked()?, policy, keys, now).map_err(|failure| match failure {
+            VerifyFailure::Token(e) => Outcome::Deny(Denial::Token(e)),
+            VerifyFailure::KeySet(e) => Outcome::Deny(Denial::KeySet(e)),
+            VerifyFailure::AwaitKeys { tenant, refetch } => Outcome::Await { tenant, refetch },
+        })?;
     let verified = Rc::new(verified);
     cache.insert(key, Rc::clone(&verified));
     Ok(verified)
@@ -246,7 +247,7 @@ mod tests {
             &policy,
             &head("GET", "/rest/api/2/search?jql=x", Some(&auth)),
             &keys(),
-            &mut TokenCache::new(10),
+            &mut test_cache(10),
             NOW,
         );
         let Decision::Forward(Some(grant)) = &verdict.decision else {
@@ -270,7 +271,7 @@ mod tests {
     fn second_request_with_the_same_token_is_served_from_the_cache() {
         let policy = policy();
         let auth = good();
-        let mut cache = TokenCache::new(10);
+        let mut cache = test_cache(10);
         let h = head("GET", "/rest/api/2/myself", Some(&auth));
         assert!(!decide(&policy, &h, &keys(), &mut cache, NOW).cache_hit);
         let again = decide(&policy, &h, &keys(), &mut cache, NOW);
@@ -290,7 +291,7 @@ mod tests {
     fn cached_token_is_not_used_past_its_expiry() {
         let policy = policy();
         let auth = good();
-        let mut cache = TokenCache::new(10);
+        let mut cache = test_cache(10);
         let h = head("GET", "/rest/api/2/myself", Some(&auth));
         decide(&policy, &h, &keys(), &mut cache, NOW);
         let late = decide(&policy, &h, &keys(), &mut cache, NOW + 3300 + 61);
@@ -305,7 +306,7 @@ mod tests {
     fn cached_token_is_dropped_when_its_key_leaves_the_set() {
         let policy = policy();
         let auth = good();
-        let mut cache = TokenCache::new(10);
+        let mut cache = test_cache(10);
         let h = head("GET", "/rest/api/2/myself", Some(&auth));
         decide(&policy, &h, &keys(), &mut cache, NOW);
         let rotated = json!({"keys": [jwk("key-b", &key("b"))]});
@@ -325,7 +326,7 @@ mod tests {
     fn failures_are_never_cached() {
         let policy = policy();
         let forged = bearer(&sign(&key("attacker"), &header("key-a"), &v2_claims()));
-        let mut cache = TokenCache::new(10);
+        let mut cache = test_cache(10);
         let h = head("GET", "/rest/api/2/myself", Some(&forged));
         decide(&policy, &h, &keys(), &mut cache, NOW);
         assert!(cache.is_empty());
@@ -338,7 +339,7 @@ mod tests {
             &policy,
             &head("GET", "/status", None),
             &keys(),
-            &mut TokenCache::new(1),
+            &mut test_cache(1),
             NOW,
         );
         assert!(matches!(verdict.decision, Decision::Forward(None)));
@@ -351,13 +352,13 @@ mod tests {
             &policy,
             &head("GET", "/status/..", None),
             &keys(),
-            &mut TokenCache::new(1),
+            &mut test_cache(1),
             NOW,
         );
         assert!(matches!(verdict.decision, Decision::Deny(Denial::Path(_))));
         let mut h = head("GET", "/status", None);
         h.method_overrides = vec!["DELETE"];
-        let verdict = decide(&policy, &h, &keys(), &mut TokenCache::new(1), NOW);
+        let verdict = decide(&policy, &h, &keys(), &mut test_cache(1), NOW);
         assert!(matches!(
             verdict.decision,
             Decision::Deny(Denial::Request(RequestRejection::MethodOverride))
@@ -382,7 +383,7 @@ mod tests {
             &policy,
             &head("GET", "/rest/api/2/myself", None),
             &keys(),
-            &mut TokenCache::new(1),
+            &mut test_cache(1),
             NOW,
         );
         let action = verdict.action(&policy);
@@ -403,7 +404,7 @@ mod tests {
             &policy,
             &head("DELETE", "/rest/api/2/myself", Some(&auth)),
             &keys(),
-            &mut TokenCache::new(1),
+            &mut test_cache(1),
             NOW,
         );
         assert!(matches!(
@@ -421,7 +422,7 @@ mod tests {
             &policy,
             &head("GET", "/rest/api/2/myself", None),
             &keys(),
-            &mut TokenCache::new(1),
+            &mut test_cache(1),
             NOW,
         );
         assert!(matches!(
@@ -437,7 +438,7 @@ mod tests {
             &policy,
             &head("GET", "/rest/api/2/myself", None),
             &keys(),
-            &mut TokenCache::new(1),
+            &mut test_cache(1),
             NOW,
         );
         assert!(matches!(
@@ -450,7 +451,7 @@ mod tests {
             &policy,
             &head("GET", "/rest/api/2/myself", Some(&auth)),
             &unavailable,
-            &mut TokenCache::new(1),
+            &mut test_cache(1),
             NOW,
         );
         assert!(matches!(

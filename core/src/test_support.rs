@@ -143,3 +143,8 @@ pub fn policy_json() -> Value {
 pub fn policy() -> Policy {
     crate::config::compile_policy(policy_json().to_string().as_bytes(), &|_| None).unwrap()
 }
+
+/// A verified-token cache of `capacity` entries with a fixed digest key.
+pub fn test_cache(capacity: usize) -> crate::token_cache::TokenCache {
+    crate::token_cache::TokenCache::new(capacity, crate::token_cache::DigestKey::new([7; 16]))
+}

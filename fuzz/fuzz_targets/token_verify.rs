@@ -19,7 +19,7 @@ use jira_entra_guard_core::decide::{decide, Decision};
 use jira_entra_guard_core::request::RequestHead;
 use jira_entra_guard_core::token::bearer::bearer_token;
 use jira_entra_guard_core::token::verify::{verify_token, VerifyFailure};
-use jira_entra_guard_core::token_cache::TokenCache;
+use jira_entra_guard_core::token_cache::{DigestKey, TokenCache};
 use jira_entra_guard_fuzz::{claims_violation, Fixture, NOW, SKEW};
 use libfuzzer_sys::fuzz_target;
 
@@ -55,7 +55,7 @@ fn check(fx: &Fixture, authorization: &str) {
         authorization: vec![authorization],
         method_overrides: Vec::new(),
     };
-    let mut cache = TokenCache::new(4);
+    let mut cache = TokenCache::new(4, DigestKey::new([7; 16]));
     let first = decide(&fx.policy, &head, &fx.keys, &mut cache, NOW);
     let second = decide(&fx.policy, &head, &fx.keys, &mut cache, NOW);
     let (a, b) = (

@@ -30,7 +30,7 @@ use jira_entra_guard_core::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refe
 use jira_entra_guard_core::path::canonical_path;
 use jira_entra_guard_core::policy::{Caller, Policy, RequestTarget, TenantIndex};
 use jira_entra_guard_core::request::RequestHead;
-use jira_entra_guard_core::token_cache::TokenCache;
+use jira_entra_guard_core::token_cache::{DigestKey, TokenCache};
 
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const API_APP_ID: &str = "b7d3f1e2-4a5c-4e6f-8a9b-0c1d2e3f4a5b";
@@ -175,7 +175,7 @@ fn bench_decide(c: &mut Criterion) {
     let head = fx.head();
     let mut group = c.benchmark_group("decide");
 
-    let mut cache = TokenCache::new(10_000);
+    let mut cache = TokenCache::new(10_000, DigestKey::new([7; 16]));
     let first = decide(&fx.policy, &head, &fx.keys, &mut cache, NOW);
     assert!(allowed(&first.decision), "the benchmark request is allowed: {first:?}");
     assert!(!first.cache_hit);
@@ -187,7 +187,7 @@ fn bench_decide(c: &mut Criterion) {
         })
     });
 
-    let mut no_cache = TokenCache::new(0);
+    let mut no_cache = TokenCache::new(0, DigestKey::new([7; 16]));
     let verdict = decide(&fx.policy, &head, &fx.keys, &mut no_cache, NOW);
     assert!(allowed(&verdict.decision) && !verdict.cache_hit);
     group.bench_function("cold_verify", |b| {

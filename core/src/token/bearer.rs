@@ -8,37 +8,96 @@ use crate::denial::Denial;
 ///
 /// No header, or a header with another scheme, means no bearer token was presented.
 pub fn bearer_token<'a>(authorization: &[&'a str]) -> Result<&'a str, Denial> {
-    let value = match authorization {
+    presented_token(authorization)?.checked()
+}
+
+/// What the single `Authorization: Bearer` header presents, before its characters are checked.
+///
+/// The check walks the whole token, so the decision pipeline makes it only for tokens the
+/// verified-token cache does not hold: a cached token is byte for byte one that passed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PresentedToken<'a> {
+    /// The whole header value, for telling one malformed token from several credentials.
+    header: &'a str,
+    token: &'a str,
+}
+
+impl<'a> PresentedToken<'a> {
+    /// The token text, unchecked.
+    pub fn unchecked(&self) -> &'a str {
+        self.token
+    }
+
+    /// The token, if it is a non-empty `b64token` (RFC 6750 §2.1):
+    /// `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+    pub fn checked(self) -> Result<&'a str, Denial> {
+        if !self.token.is_empty() && self.token.bytes().all(is_b64token_byte) {
+            return Ok(self.token);
+        }
+        Err(several_or(self.header, TokenError::MalformedBearer))
+    }
+}
+
+/// The bearer token of exactly one `Authorization` header, its characters not yet checked.
+pub fn presented_token<'a>(authorization: &[&'a str]) -> Result<PresentedToken<'a>, Denial> {
+    let header = match authorization {
         [] => return Err(Denial::MissingToken),
         [one] => *one,
         _ => return Err(Denial::Token(TokenError::MultipleAuthorizationHeaders)),
     };
-    // Envoy folds repeated `Authorization` headers into one comma-separated value, and a comma
-    // cannot occur in a token: either way there were several credentials.
-    if value.contains(',') {
-        return Err(Denial::Token(TokenError::MultipleAuthorizationHeaders));
-    }
-    let value = value.trim_matches(|c| c == ' ' || c == '\t');
+    let value = header.trim_matches(|c| c == ' ' || c == '\t');
     let (scheme, rest) = match value.split_once(' ') {
         Some(parts) => parts,
         None if value.eq_ignore_ascii_case("bearer") => {
-            return Err(Denial::Token(TokenError::MalformedBearer))
+            return Err(several_or(header, TokenError::MalformedBearer))
         }
-        None => return Err(Denial::MissingToken),
+        None => return Err(several_or_missing(header)),
     };
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(Denial::MissingToken);
+        return Err(several_or_missing(header));
     }
-    let token = rest.trim_start_matches(' ');
-    // b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-    let valid = !token.is_empty()
-        && token.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
-        });
-    if !valid {
-        return Err(Denial::Token(TokenError::MalformedBearer));
+    Ok(PresentedToken {
+        header,
+        token: rest.trim_start_matches(' '),
+    })
+}
+
+/// Envoy folds repeated `Authorization` headers into one comma-separated value, and a comma
+/// cannot occur in a token: a header with a comma carried several credentials, whatever else is
+/// wrong with it. (A header that passes every check has no comma, so only refusals look.)
+fn several_or(header: &str, otherwise: TokenError) -> Denial {
+    if header.contains(',') {
+        Denial::Token(TokenError::MultipleAuthorizationHeaders)
+    } else {
+        Denial::Token(otherwise)
     }
-    Ok(token)
+}
+
+fn several_or_missing(header: &str) -> Denial {
+    if header.contains(',') {
+        Denial::Token(TokenError::MultipleAuthorizationHeaders)
+    } else {
+        Denial::MissingToken
+    }
+}
+
+/// The `b64token` characters, as a table: one load per byte of a kilobyte-long token.
+// Evaluated at compile time: an out-of-range index or overflow here fails the build.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+const B64TOKEN_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=');
+        i += 1;
+    }
+    table
+};
+
+fn is_b64token_byte(b: u8) -> bool {
+    B64TOKEN_BYTES.get(usize::from(b)).copied().unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -96,6 +155,45 @@ mod tests {
         );
         assert_eq!(
             bearer_token(&["Bearer a.b.c d"]),
+            Err(Denial::Token(TokenError::MalformedBearer))
+        );
+    }
+
+    #[test]
+    fn every_byte_outside_b64token_is_malformed() {
+        for b in 0u8..=255 {
+            let allowed = b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b);
+            let token = format!("a{}b", char::from(b));
+            let header = format!("Bearer {token}");
+            let got = bearer_token(&[&header]);
+            match (allowed, b) {
+                (true, _) => assert_eq!(got, Ok(token.as_str()), "byte {b:#04x}"),
+                (false, b',') => assert_eq!(
+                    got,
+                    Err(Denial::Token(TokenError::MultipleAuthorizationHeaders))
+                ),
+                (false, _) => assert!(got.is_err(), "byte {b:#04x} accepted"),
+            }
+        }
+    }
+
+    #[test]
+    fn comma_means_several_credentials_whatever_else_is_wrong() {
+        for header in ["Basic x,Bearer a.b.c", "Bearer,", "Bearer a b,c", "x, y"] {
+            assert_eq!(
+                bearer_token(&[header]),
+                Err(Denial::Token(TokenError::MultipleAuthorizationHeaders)),
+                "{header}"
+            );
+        }
+    }
+
+    #[test]
+    fn presented_token_is_unchecked_until_asked() {
+        let presented = presented_token(&["Bearer a.b c"]);
+        assert_eq!(presented.as_ref().map(|p| p.unchecked()), Ok("a.b c"));
+        assert_eq!(
+            presented.and_then(PresentedToken::checked),
             Err(Denial::Token(TokenError::MalformedBearer))
         );
     }
