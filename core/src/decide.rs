@@ -11,7 +11,7 @@ use std::rc::Rc;
 use crate::denial::Denial;
 use crate::jwks::{KeySetState, KeySets};
 use crate::path::canonical_path;
-use crate::policy::{Client, Grant, Mode, Policy, RequestTarget, TenantIndex};
+use crate::policy::{Client, Grant, Mode, Policy, PolicyDenial, RequestTarget, TenantIndex};
 use crate::request::{RequestHead, RequestRejection};
 use crate::token::bearer::{presented_token, PresentedToken};
 use crate::token::verify::{verify_token, VerifiedToken, VerifyFailure};
@@ -177,10 +177,14 @@ fn decide_inner<'p>(
     let token = presented_token(&head.authorization)?;
     let verified = verified_token(token, policy, keys, cache, now, verdict)?;
     let caller = verified.caller();
-    verdict.client = policy.client_of(&caller);
-    let grant = policy.authorize(&caller, &target).map_err(Denial::Policy);
+    let client = policy.client_of(&caller);
+    verdict.client = client;
+    let grant = match client {
+        Some(client) => client.authorize(&caller, &target),
+        None => Err(PolicyDenial::UnknownClient),
+    };
     verdict.token = Some(Rc::clone(&verified));
-    Ok(Some(grant?))
+    Ok(Some(grant.map_err(Denial::Policy)?))
 }
 
 /// The token's verified form: from the cache when it holds it (unexpired, key still

@@ -283,8 +283,9 @@ impl Client {
         self.upstream_authorization.is_some()
     }
 
-    /// The client's decision for an authenticated caller already known to be this client.
-    fn authorize(
+    /// The client's decision for an authenticated caller already known to be this client (see
+    /// [`Policy::client_of`]).
+    pub fn authorize(
         &self,
         caller: &Caller<'_>,
         target: &RequestTarget<'_>,

@@ -49,6 +49,9 @@ impl KeyId {
 }
 
 /// A token whose signature and claims hold. Only [`verify_token`] makes one.
+///
+/// It keeps only what later decisions and the audit record read (see
+/// [`EntraClaims::keep_decision_inputs`]): the verified-token cache holds one per token.
 #[derive(Debug, Clone)]
 pub struct VerifiedToken(TokenFacts);
 
@@ -170,6 +173,8 @@ pub fn verify_token(
         return Err(TokenError::BadSignature.into());
     }
     check_claims(&facts, policy, now)?;
+    let mut facts = facts;
+    facts.claims.keep_decision_inputs();
     Ok(VerifiedToken(facts))
 }
 
@@ -315,6 +320,18 @@ mod tests {
         assert_eq!(t.app_id(), REPORTING_BOT);
         assert_eq!(t.credential_type(), Some("2"));
         assert_eq!(t.expires_at, NOW + 3300);
+    }
+
+    #[test]
+    fn verified_token_keeps_only_what_decisions_and_audit_read() {
+        let claims = with(v2_claims(), "uti", json!("token-id"));
+        let t = verify(&sign(&key("a"), &header("key-a"), &claims)).unwrap();
+        let c = &t.claims;
+        assert!(c.iss.is_none() && c.aud.is_none() && c.tid.is_none() && c.ver.is_none());
+        assert!(c.nbf.is_none() && c.iat.is_none() && c.oid.is_none());
+        assert_eq!(c.uti.as_deref(), Some("token-id"));
+        assert_eq!(t.caller().app_id, REPORTING_BOT);
+        assert_eq!(t.caller().credential_type, Some("2"));
     }
 
     #[test]
