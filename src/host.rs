@@ -1,12 +1,10 @@
 //! Host calls shared by the root and request contexts. They act on the *effective* context, so
 //! the root context can answer or resume a waiting request after `set_effective_context`.
 
-use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use jira_entra_guard_core::decide::Identity;
 use jira_entra_guard_core::denial::Denial;
-use jira_entra_guard_core::header_map::{header_pairs, header_text};
 use jira_entra_guard_core::reply::{deny_reply, upstream_headers};
 use jira_entra_guard_core::request::{RequestHead, METHOD_OVERRIDE_HEADERS};
 use proxy_wasm::hostcalls;
@@ -35,81 +33,37 @@ pub fn jitter() -> u32 {
     nanos.rotate_left(13) ^ 0x9e37_79b9
 }
 
-/// The request headers of the effective context, as the host serialized them: one buffer that
-/// the head borrows from (see [`jira_entra_guard_core::header_map`]).
-pub struct RequestHeaders {
-    serialized: Vec<u8>,
+/// The request headers of the effective context, as the owned pairs the head borrows from.
+///
+/// Values are read as bytes: a header value need not be UTF-8, and the SDK's string reader
+/// would panic on one that is not. Invalid bytes become U+FFFD, which every check of the core
+/// refuses where it matters (path, `Authorization`, method overrides). Header names are tokens
+/// that Envoy's codecs have already validated.
+pub fn request_headers() -> Vec<(String, String)> {
+    hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, value)| {
+            let value = match String::from_utf8(value) {
+                Ok(text) => text,
+                Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            };
+            (name, value)
+        })
+        .collect()
 }
 
-impl RequestHeaders {
-    /// Reads the effective context's request headers.
-    pub fn read() -> Self {
-        RequestHeaders {
-            serialized: raw::request_header_map(),
-        }
-    }
-
-    /// The `(name, value)` pairs, as text. A buffer the host did not serialize as the ABI
-    /// describes reads as no headers, which the core refuses (no `:method`, no `:path`).
-    pub fn pairs(&self) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
-        header_pairs(&self.serialized)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(name, value)| (header_text(name), header_text(value)))
-            .collect()
-    }
-}
-
-/// The one host call the SDK offers no borrowing form of.
-#[allow(unsafe_code)]
-mod raw {
-    use std::ptr::null_mut;
-
-    use proxy_wasm::types::{MapType, Status};
-
-    #[link(wasm_import_module = "env")]
-    extern "C" {
-        fn proxy_get_header_map_pairs(
-            map_type: MapType,
-            return_map_data: *mut *mut u8,
-            return_map_size: *mut usize,
-        ) -> Status;
-    }
-
-    /// The serialized request header map of the effective context; empty when the host has
-    /// none. (The SDK's `get_map_bytes` returns the same buffer, but copies every name and
-    /// value into an allocation of its own, and panics on a status it does not expect.)
-    pub fn request_header_map() -> Vec<u8> {
-        let mut data: *mut u8 = null_mut();
-        let mut size: usize = 0;
-        // SAFETY: both out-pointers point to live locals of the right types.
-        let status = unsafe {
-            proxy_get_header_map_pairs(MapType::HttpRequestHeaders, &mut data, &mut size)
-        };
-        if status != Status::Ok || data.is_null() {
-            return Vec::new();
-        }
-        // SAFETY: the host allocated these `size` bytes through the module's exported
-        // `proxy_on_memory_allocate` (the SDK's: a `Vec<u8>` of capacity `size`, forgotten) and
-        // hands them to the caller, exactly as the SDK's own map readers take them back.
-        unsafe { Vec::from_raw_parts(data, size, size) }
-    }
-}
-
-/// The request head and `x-request-id`, picked out of the header pairs (names arrive lowercase
+/// The request head and `x-request-id`, picked out of the header list (names arrive lowercase
 /// from Envoy).
-pub fn request_head<'h>(
-    headers: &'h [(Cow<'h, str>, Cow<'h, str>)],
-) -> (RequestHead<'h>, Option<&'h str>) {
+pub fn request_head(headers: &[(String, String)]) -> (RequestHead<'_>, Option<&str>) {
     let mut head = RequestHead::default();
     let mut request_id = None;
     for (name, value) in headers {
-        let value: &str = value;
-        match name.as_ref() {
+        match name.as_str() {
             ":method" => head.method = value,
             ":path" => head.path = value,
             "authorization" => head.authorization.push(value),
-            "x-request-id" => request_id = Some(value),
+            "x-request-id" => request_id = Some(value.as_str()),
             other if METHOD_OVERRIDE_HEADERS.contains(&other) => head.method_overrides.push(value),
             _ => {}
         }

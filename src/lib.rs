@@ -13,7 +13,7 @@
 //!   once at configure time, with RSA in Wasm as the fallback.
 //! - [`host`]: the few host calls both use, in one place (local replies, header rewriting,
 //!   the clock).
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod host;
 pub mod http;

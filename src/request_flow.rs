@@ -32,8 +32,7 @@ pub fn process(state: &SharedState, context_id: u32, deadline_passed: bool) -> F
         host::deny(&Denial::KeySet(KeySetError::Unavailable), 1);
         return Flow::Stop;
     };
-    let serialized = host::RequestHeaders::read();
-    let headers = serialized.pairs();
+    let headers = host::request_headers();
     let (head, request_id) = host::request_head(&headers);
     let now_ms = host::now_millis();
     let now = host::seconds(now_ms);

@@ -14,7 +14,6 @@ pub mod config;
 pub mod decide;
 pub mod denial;
 pub mod guid;
-pub mod header_map;
 pub mod host_crypto;
 pub mod jwks;
 pub mod key_schedule;
