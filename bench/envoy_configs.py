@@ -35,7 +35,8 @@ def router() -> dict:
 
 
 def base_config(port: int, admin_port: int, http_filters: list[dict], *,
-                entra_port: int | None = None, access_log: list | None = None) -> dict:
+                entra_port: int | None = None, access_log: list | None = None,
+                memory_allocator_manager: dict | None = None) -> dict:
     """A complete bootstrap: one listener on 127.0.0.1:`port` answering 200 itself."""
     hcm = {
         "@type": f"{TYPE_PREFIX}.filters.network.http_connection_manager.v3.HttpConnectionManager",
@@ -74,7 +75,7 @@ def base_config(port: int, admin_port: int, http_filters: list[dict], *,
                     "socket_address": {"address": "127.0.0.1", "port_value": entra_port}}}}]}],
             },
         })
-    return {
+    bootstrap = {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "static_resources": {
             "listeners": [{
@@ -88,6 +89,9 @@ def base_config(port: int, admin_port: int, http_filters: list[dict], *,
             "clusters": clusters,
         },
     }
+    if memory_allocator_manager:
+        bootstrap["memory_allocator_manager"] = memory_allocator_manager
+    return bootstrap
 
 
 def wasm_noop_filter(wasm_path: str) -> dict:

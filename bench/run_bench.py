@@ -98,6 +98,12 @@ class BenchEnvoy:
                 return int(line.split()[1]) * 1024
         raise RuntimeError(f"no VmRSS for {self.name}")
 
+    def heap_allocated_bytes(self) -> int:
+        """Bytes Envoy's allocator has handed out and not had back (admin `/memory`): the live
+        heap, whatever the allocator keeps resident besides."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/memory", timeout=10) as r:
+            return int(json.loads(r.read())["allocated"])
+
     def cpu_seconds(self) -> float:
         """User + system CPU time of the whole Envoy process so far."""
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -512,25 +518,29 @@ def _run(args, workdir: Path, envoys: Envoys) -> dict:
     # The shipped access log (envoy.yaml) carries the audit trail; only the `audit all` row has it.
     shipped_access_log = stack._hcm(stack.shipped_envoy_config()).get("access_log")
 
+    # Every configuration runs with the allocator settings of the shipped envoy.yaml.
+    allocator = stack.shipped_envoy_config().get("memory_allocator_manager")
+
     def make(name: str):
         def config(port, admin_port):
+            def base(filters, **extra):
+                return ec.base_config(port, admin_port, filters,
+                                      memory_allocator_manager=allocator, **extra)
             if name == NONE:
-                return ec.base_config(port, admin_port, [])
+                return base([])
             if name == NOOP:
-                return ec.base_config(port, admin_port, [ec.wasm_noop_filter(str(NOOP_WASM))])
+                return base([ec.wasm_noop_filter(str(NOOP_WASM))])
             if name in (JWT_CACHE, JWT_NO_CACHE):
-                return ec.base_config(port, admin_port, [
+                return base([
                     ec.jwt_authn_filter(plugin, jwks, cache=(name == JWT_CACHE)),
                     ec.rbac_filter(plugin, CLIENT),
                 ])
             if name == GUARD:
-                return ec.base_config(port, admin_port, [
-                    ec.guard_filter(shipped_filter, str(GUARD_WASM), guard_config)],
-                    entra_port=emulator.port)
+                return base([ec.guard_filter(shipped_filter, str(GUARD_WASM), guard_config)],
+                            entra_port=emulator.port)
             if name == GUARD_AUDIT_ALL:
-                return ec.base_config(port, admin_port, [
-                    ec.guard_filter(shipped_filter, str(GUARD_WASM), guard_all_config)],
-                    entra_port=emulator.port, access_log=shipped_access_log)
+                return base([ec.guard_filter(shipped_filter, str(GUARD_WASM), guard_all_config)],
+                            entra_port=emulator.port, access_log=shipped_access_log)
             raise ValueError(name)
         return config
 
@@ -621,14 +631,17 @@ def _run(args, workdir: Path, envoys: Envoys) -> dict:
         envoy = envoys.start(f"{name} (memory)", make(name))
         wait_until_allowed(envoy, warm_token)
         time.sleep(1.0)
-        before = envoy.rss_bytes()
+        before, heap_before = envoy.rss_bytes(), envoy.heap_allocated_bytes()
         run = run_wrk(envoy, memory_file, max(60.0, args.memory_tokens / 100), args.connections,
                       once=True, save_to=workdir / f"wrk-memory-{envoy.port}.txt")
-        time.sleep(1.0)
-        after = envoy.rss_bytes()
+        # Two release intervals of the allocator settings, so that both Envoys are measured
+        # after the same chance to hand freed memory back.
+        time.sleep(2.5)
+        after, heap_after = envoy.rss_bytes(), envoy.heap_allocated_bytes()
         stats = envoy.stats()
         memory[name] = {
             "rss_before_bytes": before, "rss_after_bytes": after,
+            "heap_before_bytes": heap_before, "heap_after_bytes": heap_after,
             "requests": run["requests"], "non_2xx": run["non_2xx"],
             "socket_errors": run["socket_errors"],
         }
@@ -641,7 +654,8 @@ def _run(args, workdir: Path, envoys: Envoys) -> dict:
         if run_has_errors(run):
             flagged.append({"config": f"{name} (memory)", "kind": "fill", "round": 0,
                             "non_2xx": run["non_2xx"], "socket_errors": run["socket_errors"]})
-        log(f"  {name:<18} RSS {before / MIB:.1f} -> {after / MIB:.1f} MiB "
+        log(f"  {name:<18} RSS {before / MIB:.1f} -> {after / MIB:.1f} MiB, live heap "
+            f"{heap_before / MIB:.1f} -> {heap_after / MIB:.1f} MiB "
             f"after {run['requests']} requests (non-2xx {run['non_2xx']})")
         envoy.stop()
     memory["difference_bytes"] = (memory[GUARD]["rss_after_bytes"]
@@ -751,7 +765,10 @@ def report_markdown(result: dict) -> str:
         f"wasm-noop RSS {mem[NOOP]['rss_before_bytes'] / MIB:.1f} -> "
         f"{mem[NOOP]['rss_after_bytes'] / MIB:.1f} MiB, jira-entra-guard "
         f"{mem[GUARD]['rss_before_bytes'] / MIB:.1f} -> {mem[GUARD]['rss_after_bytes'] / MIB:.1f} MiB "
-        f"(token cache misses {mem[GUARD].get('cache_misses_total', '?')}).",
+        f"(token cache misses {mem[GUARD].get('cache_misses_total', '?')}). Envoy's live heap "
+        f"(admin `/memory`, `allocated`): wasm-noop {mem[NOOP]['heap_after_bytes'] / MIB:.1f} MiB, "
+        f"jira-entra-guard {mem[GUARD]['heap_after_bytes'] / MIB:.1f} MiB. Every configuration "
+        f"runs with the shipped envoy.yaml's `memory_allocator_manager` settings.",
         f"Module sizes: jira_entra_guard.wasm {result['wasm']['jira_entra_guard_bytes']} bytes, "
         f"noop {result['wasm']['noop_bytes']} bytes.",
     ]

@@ -94,7 +94,7 @@ pub fn audit_line(
             Decision::Forward(Some(grant)) => Some(grant.matched_rule),
             _ => None,
         },
-        token_id: token.and_then(|t| t.claims.uti.as_deref()),
+        token_id: token.and_then(|t| t.token_id()),
         cached: verdict.cache_hit,
     };
     serde_json::to_string(&record).ok()

@@ -76,19 +76,6 @@ impl EntraClaims {
         serde_json::from_str(text).map_err(|_| super::TokenError::MalformedClaims)
     }
 
-    /// Drops the claims that only the verification checks read (issuer, audience, time claims
-    /// other than `exp`, tenant id, version, object id), keeping what the policy and the audit
-    /// record use: a cached token then costs a third less memory.
-    pub fn keep_decision_inputs(&mut self) {
-        self.iss = None;
-        self.aud = None;
-        self.nbf = None;
-        self.iat = None;
-        self.tid = None;
-        self.ver = None;
-        self.oid = None;
-    }
-
     /// True for user (delegated) tokens: they carry `scp`, or an `idtyp` other than `app`.
     pub fn is_delegated(&self) -> bool {
         self.scp.is_some() || self.idtyp.as_deref().is_some_and(|t| t != "app")

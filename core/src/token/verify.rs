@@ -50,24 +50,74 @@ impl KeyId {
 
 /// A token whose signature and claims hold. Only [`verify_token`] makes one.
 ///
-/// It keeps only what later decisions and the audit record read (see
-/// [`EntraClaims::keep_decision_inputs`]): the verified-token cache holds one per token.
+/// It keeps only what later decisions and the audit record read, in owned slices without spare
+/// capacity: the verified-token cache holds one per cached token (issuer, audience and the time
+/// claims other than `exp` were judged once and are not needed again).
 #[derive(Debug, Clone)]
-pub struct VerifiedToken(TokenFacts);
-
-impl std::ops::Deref for VerifiedToken {
-    type Target = TokenFacts;
-
-    fn deref(&self) -> &TokenFacts {
-        &self.0
-    }
+pub struct VerifiedToken {
+    /// The tenant that issued it.
+    pub tenant: TenantIndex,
+    /// v1 or v2 format.
+    pub version: TokenVersion,
+    /// `exp`: a cached token is never used after it.
+    pub expires_at: i64,
+    /// How the signing key was selected, so a cached token is dropped when its key leaves the
+    /// tenant's key set.
+    pub key_id: KeyId,
+    app_id: Box<str>,
+    credential_type: Option<Box<str>>,
+    roles: Box<[String]>,
+    delegated: bool,
+    token_id: Option<Box<str>>,
 }
 
 impl VerifiedToken {
-    /// Wraps facts as verified, for unit tests of code that consumes verified tokens.
+    /// Keeps what decisions and the audit record read of facts that have been verified.
+    fn from_verified_facts(facts: TokenFacts) -> Self {
+        let boxed = |text: Option<&str>| text.map(Box::from);
+        VerifiedToken {
+            tenant: facts.tenant,
+            version: facts.version,
+            expires_at: facts.expires_at,
+            app_id: facts.app_id().into(),
+            credential_type: boxed(facts.credential_type()),
+            delegated: facts.claims.is_delegated(),
+            token_id: boxed(facts.claims.uti.as_deref()),
+            roles: facts.claims.roles.unwrap_or_default().into_boxed_slice(),
+            key_id: facts.key_id,
+        }
+    }
+
+    /// Treats facts as verified, for unit tests of code that consumes verified tokens.
     #[cfg(test)]
     pub(crate) fn assume_verified(facts: TokenFacts) -> Self {
-        VerifiedToken(facts)
+        VerifiedToken::from_verified_facts(facts)
+    }
+
+    /// The caller the policy judges: tenant, app id, credential type, roles, delegation.
+    pub fn caller(&self) -> Caller<'_> {
+        Caller {
+            tenant: self.tenant,
+            app_id: &self.app_id,
+            credential_type: self.credential_type.as_deref(),
+            roles: &self.roles,
+            delegated: self.delegated,
+        }
+    }
+
+    /// The client application id: `azp` (v2) or `appid` (v1).
+    pub fn app_id(&self) -> &str {
+        &self.app_id
+    }
+
+    /// How the client authenticated to Entra ID: `azpacr` (v2) or `appidacr` (v1).
+    pub fn credential_type(&self) -> Option<&str> {
+        self.credential_type.as_deref()
+    }
+
+    /// The token's unique identifier (`uti`), for the audit record.
+    pub fn token_id(&self) -> Option<&str> {
+        self.token_id.as_deref()
     }
 }
 
@@ -173,9 +223,7 @@ pub fn verify_token(
         return Err(TokenError::BadSignature.into());
     }
     check_claims(&facts, policy, now)?;
-    let mut facts = facts;
-    facts.claims.keep_decision_inputs();
-    Ok(VerifiedToken(facts))
+    Ok(VerifiedToken::from_verified_facts(facts))
 }
 
 /// Reads a token's header and claims and routes it to its tenant, checking its claims but
@@ -323,15 +371,16 @@ mod tests {
     }
 
     #[test]
-    fn verified_token_keeps_only_what_decisions_and_audit_read() {
+    fn verified_token_keeps_what_decisions_and_audit_read() {
         let claims = with(v2_claims(), "uti", json!("token-id"));
         let t = verify(&sign(&key("a"), &header("key-a"), &claims)).unwrap();
-        let c = &t.claims;
-        assert!(c.iss.is_none() && c.aud.is_none() && c.tid.is_none() && c.ver.is_none());
-        assert!(c.nbf.is_none() && c.iat.is_none() && c.oid.is_none());
-        assert_eq!(c.uti.as_deref(), Some("token-id"));
-        assert_eq!(t.caller().app_id, REPORTING_BOT);
-        assert_eq!(t.caller().credential_type, Some("2"));
+        assert_eq!(t.token_id(), Some("token-id"));
+        assert_eq!(t.key_id, KeyId::Kid("key-a".into()));
+        let caller = t.caller();
+        assert_eq!(caller.app_id, REPORTING_BOT);
+        assert_eq!(caller.credential_type, Some("2"));
+        assert_eq!(caller.roles, ["Jira.Read".to_owned()]);
+        assert!(!caller.delegated);
     }
 
     #[test]
