@@ -92,11 +92,14 @@ class BenchEnvoy:
                     out[name] = int(value)
             return out
 
-    def rss_bytes(self) -> int:
+    def rss_bytes(self, field: str = "VmRSS") -> int:
+        """Resident memory (`VmRSS`), or one of its parts (`RssAnon`: the process's own pages;
+        `RssFile`: pages of mapped files, mostly the Envoy binary's code, which the kernel maps
+        in batches around each page touched, so it varies from process to process)."""
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024
-        raise RuntimeError(f"no VmRSS for {self.name}")
+        raise RuntimeError(f"no {field} for {self.name}")
 
     def heap_allocated_bytes(self) -> int:
         """Bytes Envoy's allocator has handed out and not had back (admin `/memory`): the live
@@ -638,10 +641,12 @@ def _run(args, workdir: Path, envoys: Envoys) -> dict:
         # after the same chance to hand freed memory back.
         time.sleep(2.5)
         after, heap_after = envoy.rss_bytes(), envoy.heap_allocated_bytes()
+        anon_after, file_after = envoy.rss_bytes("RssAnon"), envoy.rss_bytes("RssFile")
         stats = envoy.stats()
         memory[name] = {
             "rss_before_bytes": before, "rss_after_bytes": after,
             "heap_before_bytes": heap_before, "heap_after_bytes": heap_after,
+            "rss_anon_after_bytes": anon_after, "rss_file_after_bytes": file_after,
             "requests": run["requests"], "non_2xx": run["non_2xx"],
             "socket_errors": run["socket_errors"],
         }
@@ -767,8 +772,13 @@ def report_markdown(result: dict) -> str:
         f"{mem[GUARD]['rss_before_bytes'] / MIB:.1f} -> {mem[GUARD]['rss_after_bytes'] / MIB:.1f} MiB "
         f"(token cache misses {mem[GUARD].get('cache_misses_total', '?')}). Envoy's live heap "
         f"(admin `/memory`, `allocated`): wasm-noop {mem[NOOP]['heap_after_bytes'] / MIB:.1f} MiB, "
-        f"jira-entra-guard {mem[GUARD]['heap_after_bytes'] / MIB:.1f} MiB. Every configuration "
-        f"runs with the shipped envoy.yaml's `memory_allocator_manager` settings.",
+        f"jira-entra-guard {mem[GUARD]['heap_after_bytes'] / MIB:.1f} MiB. Their RSS split into "
+        f"the process's own pages (`RssAnon`) and mapped files (`RssFile`, mostly Envoy's code): "
+        f"wasm-noop {mem[NOOP]['rss_anon_after_bytes'] / MIB:.1f} + "
+        f"{mem[NOOP]['rss_file_after_bytes'] / MIB:.1f} MiB, jira-entra-guard "
+        f"{mem[GUARD]['rss_anon_after_bytes'] / MIB:.1f} + "
+        f"{mem[GUARD]['rss_file_after_bytes'] / MIB:.1f} MiB. Every configuration runs with the "
+        f"shipped envoy.yaml's `memory_allocator_manager` settings.",
         f"Module sizes: jira_entra_guard.wasm {result['wasm']['jira_entra_guard_bytes']} bytes, "
         f"noop {result['wasm']['noop_bytes']} bytes.",
     ]

@@ -212,9 +212,7 @@ fn verified_token(
             VerifyFailure::KeySet(e) => Outcome::Deny(Denial::KeySet(e)),
             VerifyFailure::AwaitKeys { tenant, refetch } => Outcome::Await { tenant, refetch },
         })?;
-    let verified = Rc::new(verified);
-    cache.insert(key, Rc::clone(&verified));
-    Ok(verified)
+    Ok(cache.insert(key, verified))
 }
 
 #[cfg(test)]

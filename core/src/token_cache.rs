@@ -19,7 +19,7 @@ use std::rc::Rc;
 
 use siphasher::sip128::{Hasher128, SipHasher24};
 
-use crate::token::verify::VerifiedToken;
+use crate::token::verify::{SharedText, VerifiedToken};
 
 /// The tag a token is cached under.
 pub type TokenDigest = [u8; 16];
@@ -71,6 +71,7 @@ struct Node {
 pub struct TokenCache {
     capacity: usize,
     digest_key: DigestKey,
+    shared_text: SharedText,
     index: HashMap<TokenDigest, usize, BuildHasherDefault<DigestHasher>>,
     nodes: Vec<Node>,
     head: usize,
@@ -100,6 +101,7 @@ impl TokenCache {
         TokenCache {
             capacity,
             digest_key,
+            shared_text: SharedText::default(),
             index: HashMap::default(),
             nodes: Vec::new(),
             head: NIL,
@@ -149,11 +151,18 @@ impl TokenCache {
         Some(token)
     }
 
-    /// Caches a verified token, evicting the least recently used one when full.
-    pub fn insert(&mut self, key: TokenDigest, token: Rc<VerifiedToken>) {
+    /// Caches a verified token, evicting the least recently used one when full; returns it,
+    /// shared with the cache.
+    pub fn insert(&mut self, key: TokenDigest, token: VerifiedToken) -> Rc<VerifiedToken> {
         if self.capacity == 0 {
-            return;
+            return Rc::new(token);
         }
+        let token = Rc::new(token.sharing_text(&mut self.shared_text));
+        self.store(key, Rc::clone(&token));
+        token
+    }
+
+    fn store(&mut self, key: TokenDigest, token: Rc<VerifiedToken>) {
         if let Some(&slot) = self.index.get(&key) {
             if let Some(node) = self.nodes.get_mut(slot) {
                 node.token = token;
@@ -237,14 +246,14 @@ mod tests {
     use crate::token::claims::EntraClaims;
     use crate::token::verify::TokenFacts;
 
-    fn token(exp: i64) -> Rc<VerifiedToken> {
-        Rc::new(VerifiedToken::assume_verified(TokenFacts {
+    fn token(exp: i64) -> VerifiedToken {
+        VerifiedToken::assume_verified(TokenFacts {
             tenant: TenantIndex(0),
             version: TokenVersion::V2,
             claims: EntraClaims::default(),
             expires_at: exp,
             key_id: crate::token::verify::KeyId::Kid("k".into()),
-        }))
+        })
     }
 
     fn cache(capacity: usize) -> TokenCache {
@@ -258,7 +267,7 @@ mod tests {
     #[test]
     fn cached_token_is_returned_until_it_expires() {
         let mut cache = cache(10);
-        cache.insert(key(1), token(100));
+        let _ = cache.insert(key(1), token(100));
         assert!(cache.get(&key(1), 100, |_| true).is_some());
         assert!(
             cache.get(&key(1), 101, |_| true).is_none(),
@@ -270,7 +279,7 @@ mod tests {
     #[test]
     fn entry_whose_key_left_the_set_is_dropped() {
         let mut cache = cache(10);
-        cache.insert(key(1), token(100));
+        let _ = cache.insert(key(1), token(100));
         assert!(cache.get(&key(1), 0, |_| false).is_none());
         assert!(cache.get(&key(1), 0, |_| true).is_none());
     }
@@ -279,10 +288,10 @@ mod tests {
     fn cache_never_grows_past_its_capacity_and_evicts_the_least_recently_used() {
         let mut cache = cache(3);
         for n in 0..3 {
-            cache.insert(key(n), token(100));
+            let _ = cache.insert(key(n), token(100));
         }
         assert!(cache.get(&key(0), 0, |_| true).is_some()); // 0 is now the most recent
-        cache.insert(key(3), token(100));
+        let _ = cache.insert(key(3), token(100));
         assert_eq!(cache.len(), 3);
         assert!(
             cache.get(&key(1), 0, |_| true).is_none(),
@@ -292,7 +301,7 @@ mod tests {
             assert!(cache.get(&key(n), 0, |_| true).is_some(), "{n}");
         }
         for n in 10..200 {
-            cache.insert(key(n), token(100));
+            let _ = cache.insert(key(n), token(100));
             assert!(cache.len() <= 3);
         }
         assert_eq!(cache.nodes.len(), 3, "slots are reused, not leaked");
@@ -301,7 +310,7 @@ mod tests {
     #[test]
     fn zero_capacity_disables_caching() {
         let mut cache = cache(0);
-        cache.insert(key(1), token(100));
+        let _ = cache.insert(key(1), token(100));
         assert!(cache.get(&key(1), 0, |_| true).is_none());
     }
 

@@ -5,6 +5,9 @@
 //! tenant's key set to look in, the `kid` only selects a key inside it, and the algorithm is
 //! always RS256. Claims are judged after the signature holds.
 
+use std::collections::HashSet;
+use std::rc::Rc;
+
 use crate::jwks::{KeySetState, KeySets, Refetch};
 use crate::policy::{Caller, Policy, TenantIndex, TokenVersion};
 
@@ -29,13 +32,14 @@ pub struct TokenFacts {
     pub key_id: KeyId,
 }
 
-/// The header member that selected the signing key.
+/// The header member that selected the signing key. (Shared text: every cached token signed
+/// by one key can point at one copy.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyId {
     /// By `kid`.
-    Kid(String),
+    Kid(Rc<str>),
     /// By certificate thumbprint `x5t` (the token named no `kid`).
-    X5t(String),
+    X5t(Rc<str>),
 }
 
 impl KeyId {
@@ -64,9 +68,11 @@ pub struct VerifiedToken {
     /// How the signing key was selected, so a cached token is dropped when its key leaves the
     /// tenant's key set.
     pub key_id: KeyId,
-    app_id: Box<str>,
-    credential_type: Option<Box<str>>,
-    roles: Box<[String]>,
+    // The client's text is the same in every token of that client: shared (see
+    // `TokenCache::share_text`), only `uti` is the token's own.
+    app_id: Rc<str>,
+    credential_type: Option<Rc<str>>,
+    roles: Rc<[String]>,
     delegated: bool,
     token_id: Option<Box<str>>,
 }
@@ -74,18 +80,30 @@ pub struct VerifiedToken {
 impl VerifiedToken {
     /// Keeps what decisions and the audit record read of facts that have been verified.
     fn from_verified_facts(facts: TokenFacts) -> Self {
-        let boxed = |text: Option<&str>| text.map(Box::from);
         VerifiedToken {
             tenant: facts.tenant,
             version: facts.version,
             expires_at: facts.expires_at,
             app_id: facts.app_id().into(),
-            credential_type: boxed(facts.credential_type()),
+            credential_type: facts.credential_type().map(Rc::from),
             delegated: facts.claims.is_delegated(),
-            token_id: boxed(facts.claims.uti.as_deref()),
-            roles: facts.claims.roles.unwrap_or_default().into_boxed_slice(),
+            token_id: facts.claims.uti.as_deref().map(Box::from),
+            roles: facts.claims.roles.unwrap_or_default().into(),
             key_id: facts.key_id,
         }
+    }
+
+    /// The same token with its client's text (app id, credential type, roles, key id) taken
+    /// from `shared` where equal text is already there, and added to it otherwise.
+    pub(crate) fn sharing_text(mut self, shared: &mut SharedText) -> Self {
+        self.app_id = shared.text(&self.app_id);
+        self.credential_type = self.credential_type.map(|c| shared.text(&c));
+        self.roles = shared.roles(&self.roles);
+        self.key_id = match self.key_id {
+            KeyId::Kid(kid) => KeyId::Kid(shared.text(&kid)),
+            KeyId::X5t(x5t) => KeyId::X5t(shared.text(&x5t)),
+        };
+        self
     }
 
     /// Treats facts as verified, for unit tests of code that consumes verified tokens.
@@ -151,6 +169,41 @@ impl TokenFacts {
                 self.claims.appidacr.as_deref(),
             ),
         }
+    }
+}
+
+/// One copy of each text that many verified tokens repeat. Bounded: past `MAX_SHARED` entries
+/// it starts afresh (tokens already holding text keep it; only later tokens share anew).
+#[derive(Debug, Default)]
+pub struct SharedText {
+    texts: HashSet<Rc<str>>,
+    role_lists: HashSet<Rc<[String]>>,
+}
+
+/// Distinct texts kept for sharing, at most: clients, key ids and role lists are few.
+const MAX_SHARED: usize = 1024;
+
+impl SharedText {
+    fn text(&mut self, text: &Rc<str>) -> Rc<str> {
+        if let Some(shared) = self.texts.get(text) {
+            return Rc::clone(shared);
+        }
+        if self.texts.len() >= MAX_SHARED {
+            self.texts.clear();
+        }
+        self.texts.insert(Rc::clone(text));
+        Rc::clone(text)
+    }
+
+    fn roles(&mut self, roles: &Rc<[String]>) -> Rc<[String]> {
+        if let Some(shared) = self.role_lists.get(roles) {
+            return Rc::clone(shared);
+        }
+        if self.role_lists.len() >= MAX_SHARED {
+            self.role_lists.clear();
+        }
+        self.role_lists.insert(Rc::clone(roles));
+        Rc::clone(roles)
     }
 }
 
@@ -258,8 +311,8 @@ fn read<'t>(
         .tenant_by_issuer(iss)
         .ok_or(TokenError::UntrustedIssuer)?;
     let key_id = match (&header.kid, &header.x5t) {
-        (Some(kid), _) => KeyId::Kid(kid.clone()),
-        (None, Some(x5t)) => KeyId::X5t(x5t.clone()),
+        (Some(kid), _) => KeyId::Kid(Rc::from(kid.as_str())),
+        (None, Some(x5t)) => KeyId::X5t(Rc::from(x5t.as_str())),
         (None, None) => return Err(TokenError::MissingKeyId),
     };
     let expires_at = claims.exp.unwrap_or_default();
@@ -368,6 +421,37 @@ mod tests {
         assert_eq!(t.app_id(), REPORTING_BOT);
         assert_eq!(t.credential_type(), Some("2"));
         assert_eq!(t.expires_at, NOW + 3300);
+    }
+
+    #[test]
+    fn tokens_of_one_client_share_their_text() {
+        let mut shared = SharedText::default();
+        let mut tokens = ["uti-1", "uti-2"].map(|uti| {
+            let claims = with(v2_claims(), "uti", json!(uti));
+            let t = verify(&sign(&key("a"), &header("key-a"), &claims)).unwrap();
+            Some(t.sharing_text(&mut shared))
+        });
+        let (a, b) = (tokens[0].take().unwrap(), tokens[1].take().unwrap());
+        assert!(Rc::ptr_eq(&a.app_id, &b.app_id));
+        assert!(Rc::ptr_eq(&a.roles, &b.roles));
+        match (&a.key_id, &b.key_id) {
+            (KeyId::Kid(x), KeyId::Kid(y)) => assert!(Rc::ptr_eq(x, y)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!((a.token_id(), b.token_id()), (Some("uti-1"), Some("uti-2")));
+        assert_eq!(a.caller().app_id, REPORTING_BOT);
+    }
+
+    #[test]
+    fn shared_text_stays_bounded() {
+        let mut shared = SharedText::default();
+        for n in 0..3 * MAX_SHARED {
+            let text: Rc<str> = Rc::from(format!("text-{n}").as_str());
+            assert_eq!(shared.text(&text), text);
+            let roles: Rc<[String]> = vec![format!("role-{n}")].into();
+            assert_eq!(shared.roles(&roles), roles);
+            assert!(shared.texts.len() <= MAX_SHARED && shared.role_lists.len() <= MAX_SHARED);
+        }
     }
 
     #[test]
