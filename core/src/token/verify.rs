@@ -6,6 +6,7 @@
 //! always RS256. Claims are judged after the signature holds.
 
 use std::collections::HashSet;
+use std::hash::Hash;
 use std::rc::Rc;
 
 use crate::jwks::{KeySetState, KeySets, Refetch};
@@ -185,26 +186,24 @@ const MAX_SHARED: usize = 1024;
 
 impl SharedText {
     fn text(&mut self, text: &Rc<str>) -> Rc<str> {
-        if let Some(shared) = self.texts.get(text) {
-            return Rc::clone(shared);
-        }
-        if self.texts.len() >= MAX_SHARED {
-            self.texts.clear();
-        }
-        self.texts.insert(Rc::clone(text));
-        Rc::clone(text)
+        shared_copy(&mut self.texts, text)
     }
 
     fn roles(&mut self, roles: &Rc<[String]>) -> Rc<[String]> {
-        if let Some(shared) = self.role_lists.get(roles) {
-            return Rc::clone(shared);
-        }
-        if self.role_lists.len() >= MAX_SHARED {
-            self.role_lists.clear();
-        }
-        self.role_lists.insert(Rc::clone(roles));
-        Rc::clone(roles)
+        shared_copy(&mut self.role_lists, roles)
     }
+}
+
+/// The copy of `value` in `pool`, which keeps it from now on if it had none.
+fn shared_copy<T: Eq + Hash + ?Sized>(pool: &mut HashSet<Rc<T>>, value: &Rc<T>) -> Rc<T> {
+    if let Some(shared) = pool.get(value) {
+        return Rc::clone(shared);
+    }
+    if pool.len() >= MAX_SHARED {
+        pool.clear();
+    }
+    pool.insert(Rc::clone(value));
+    Rc::clone(value)
 }
 
 /// Why verification did not produce a caller.
