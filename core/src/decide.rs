@@ -325,6 +325,27 @@ mod tests {
     }
 
     #[test]
+    fn token_characters_are_checked_whatever_the_cache_holds() {
+        let policy = policy();
+        let auth = good();
+        let mut cache = test_cache(10);
+        let h = head("GET", "/rest/api/2/myself", Some(&auth));
+        assert!(matches!(
+            decide(&policy, &h, &keys(), &mut cache, NOW).decision,
+            Decision::Forward(Some(_))
+        ));
+        // The cached token with a character no token can have: a different token, never a hit.
+        let altered = format!("{auth}!");
+        let h = head("GET", "/rest/api/2/myself", Some(&altered));
+        let verdict = decide(&policy, &h, &keys(), &mut cache, NOW);
+        assert!(!verdict.cache_hit);
+        assert!(matches!(
+            verdict.decision,
+            Decision::Deny(Denial::Token(TokenError::MalformedBearer))
+        ));
+    }
+
+    #[test]
     fn failures_are_never_cached() {
         let policy = policy();
         let forged = bearer(&sign(&key("attacker"), &header("key-a"), &v2_claims()));
