@@ -185,7 +185,7 @@ fn decide_once<'p>(
     keys: &impl KeySets,
     now: i64,
 ) -> CoreVerdict<'p> {
-    decide(policy, head, keys, &mut TokenCache::new(0), now)
+    decide(policy, head, keys, &mut TokenCache::disabled(), now)
 }
 
 /// The filter's own decision, signature included.
