@@ -84,13 +84,7 @@ class BenchEnvoy:
         return self.proc.poll() is None
 
     def stats(self) -> dict[str, int]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/stats", timeout=10) as r:
-            out = {}
-            for line in r.read().decode().splitlines():
-                name, _, value = line.partition(": ")
-                if value.strip().isdigit():
-                    out[name] = int(value)
-            return out
+        return stack.envoy_stats(self.admin_port, timeout=10)
 
     def rss_bytes(self, field: str = "VmRSS") -> int:
         """Resident memory (`VmRSS`), or one of its parts (`RssAnon`: the process's own pages;
@@ -113,13 +107,7 @@ class BenchEnvoy:
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stack.stop_process(self.proc)
 
 
 class Envoys:

@@ -70,6 +70,28 @@ def http_json(method: str, url: str, body: dict | None = None, timeout: float = 
         return json.loads(raw) if raw else None
 
 
+def stop_process(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after 10 s; returns once the process is gone."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def envoy_stats(admin_port: int, timeout: float = 5.0) -> dict[str, int]:
+    """Envoy's counters and gauges from its admin `/stats`, by name."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/stats", timeout=timeout) as r:
+        out = {}
+        for line in r.read().decode().splitlines():
+            name, _, value = line.partition(": ")
+            if value.strip().lstrip("-").isdigit():
+                out[name] = int(value)
+        return out
+
+
 @dataclass
 class Process:
     name: str
@@ -77,13 +99,7 @@ class Process:
     log_path: Path
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def log(self) -> str:
         try:
@@ -190,13 +206,7 @@ class Envoy:
         return f"http://127.0.0.1:{self.port}"
 
     def stats(self) -> dict[str, int]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/stats", timeout=5) as r:
-            out = {}
-            for line in r.read().decode().splitlines():
-                name, _, value = line.partition(": ")
-                if value.strip().lstrip("-").isdigit():
-                    out[name] = int(value)
-            return out
+        return envoy_stats(self.admin_port)
 
 
 def render_envoy_config(
