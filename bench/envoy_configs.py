@@ -262,3 +262,27 @@ def rbac_filter(plugin_config: dict, client_name: str) -> dict:
             "rules": {"action": "ALLOW", "policies": policies},
         },
     }
+
+
+def host_cost_probe_filter(wasm_path: str, probe: str) -> dict:
+    """`bench/host-cost-probe` repeating one host operation (`<operation> <count>`)."""
+    return {
+        "name": "host-cost-probe",
+        "typed_config": {
+            "@type": f"{TYPE_PREFIX}.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": "host-cost-probe",
+                "root_id": "host-cost-probe",
+                "fail_open": False,
+                "vm_config": {
+                    "vm_id": "host-cost-probe",
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": wasm_path}},
+                },
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": probe,
+                },
+            },
+        },
+    }

