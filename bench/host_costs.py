@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -247,15 +246,9 @@ def main() -> int:
     args = parser.parse_args()
     if min(args.rounds, args.duration, args.connections) < 1:
         parser.error("rounds, duration and connections must be positive")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        result = measure(args)
-    except KeyboardInterrupt:
-        log("\ninterrupted: every Envoy stopped")
-        return 130
-    except RuntimeError as e:
-        log(f"\nmeasurement could not be carried out: {e}")
-        return 1
+    result, status = rb.run_stoppable(measure, args, "measurement")
+    if result is None:
+        return status
     md = report(result)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "host-costs.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -678,6 +678,12 @@ def _run(args, workdir: Path, envoys: Envoys) -> dict:
 
 # --- report ----------------------------------------------------------------------------------
 
+def round_ratios(result: dict, name: str, other: str, kind: str, field: str) -> list[float]:
+    """`name`'s value over `other`'s, round by round (the two ran within the same round)."""
+    runs = result["runs"]
+    return [a[field] / b[field] for a, b in zip(runs[name][kind], runs[other][kind]) if b[field]]
+
+
 def targets(result: dict) -> list[dict]:
     s = result["summary"]
     g, jc, jn, noop = s[GUARD], s[JWT_CACHE], s[JWT_NO_CACHE], s[NOOP]
@@ -687,22 +693,31 @@ def targets(result: dict) -> list[dict]:
 
     out = []
 
-    def add(name, value, limit, passed, detail):
+    def add(name, value, limit, passed, detail, per_round=None, lower_is_better=False):
+        settled = None
+        if per_round:
+            # Every round on the same side of the limit: this run settles the target.
+            settled = len({(x <= limit) if lower_is_better else (x >= limit)
+                           for x in per_round}) == 1
         out.append({"target": name, "value": value, "limit": limit, "met": bool(passed),
-                    "detail": detail})
+                    "detail": detail, "per_round": per_round, "settled": settled})
 
     r = ratio(g["warm"]["rps"], jc["warm"]["rps"])
     add("warm req/s >= 1.05x jwt_authn+rbac (cache)", r, 1.05, r is not None and r >= 1.05,
-        f"{g['warm']['rps']:.0f} / {jc['warm']['rps']:.0f} = {r:.3f}x")
+        f"{g['warm']['rps']:.0f} / {jc['warm']['rps']:.0f} = {r:.3f}x",
+        round_ratios(result, GUARD, JWT_CACHE, "warm", "rps"))
     r = ratio(g["warm"]["rps"], noop["warm"]["rps"])
     add("warm req/s >= 0.95x wasm-noop", r, 0.95, r is not None and r >= 0.95,
-        f"{g['warm']['rps']:.0f} / {noop['warm']['rps']:.0f} = {r:.3f}x")
+        f"{g['warm']['rps']:.0f} / {noop['warm']['rps']:.0f} = {r:.3f}x",
+        round_ratios(result, GUARD, NOOP, "warm", "rps"))
     r = ratio(g["warm"]["p99_ms"], jc["warm"]["p99_ms"])
     add("warm p99 <= jwt_authn+rbac (cache) p99", r, 1.0, r is not None and r <= 1.0,
-        f"{g['warm']['p99_ms']:.2f} ms vs {jc['warm']['p99_ms']:.2f} ms = {r:.3f}x")
+        f"{g['warm']['p99_ms']:.2f} ms vs {jc['warm']['p99_ms']:.2f} ms = {r:.3f}x",
+        round_ratios(result, GUARD, JWT_CACHE, "warm", "p99_ms"), lower_is_better=True)
     r = ratio(g["cold"]["rps"], jn["cold"]["rps"])
     add("cold req/s >= 1.0x jwt_authn+rbac (no cache)", r, 1.0, r is not None and r >= 1.0,
-        f"{g['cold']['rps']:.0f} / {jn['cold']['rps']:.0f} = {r:.3f}x")
+        f"{g['cold']['rps']:.0f} / {jn['cold']['rps']:.0f} = {r:.3f}x",
+        round_ratios(result, GUARD, JWT_NO_CACHE, "cold", "rps"))
     m = result["memory"]
     diff = m["difference_bytes"] / MIB
     add(f"RSS(filter, {m['tokens']} cached tokens) - RSS(wasm-noop) <= 16 MiB", diff, 16.0,
@@ -748,9 +763,17 @@ def report_markdown(result: dict) -> str:
             f"{fmt(w['p99_ms'], '.2f')} | {fmt(c['rps'], '.0f')} | {fmt(c['p50_ms'], '.2f')} | "
             f"{fmt(c['p99_ms'], '.2f')} | {s['rss_bytes'] / MIB:.1f} | {hits} | "
             f"{errors[0]} / {errors[1]} |")
-    lines += ["", "| target | measured | met |", "|---|---|---|"]
+    lines += ["", "| target | measured (medians) | per round | met |", "|---|---|---|---|"]
     for t in result["targets"]:
-        lines.append(f"| {t['target']} | {t['detail']} | {'PASS' if t['met'] else 'FAIL'} |")
+        rounds = ", ".join(f"{x:.2f}" for x in t.get("per_round") or []) or "-"
+        verdict = "PASS" if t["met"] else "FAIL"
+        if t.get("settled") is False:
+            verdict += " (rounds disagree)"
+        lines.append(f"| {t['target']} | {t['detail']} | {rounds} | {verdict} |")
+    if any(t.get("settled") is False for t in result["targets"]):
+        lines += ["", "(rounds disagree): the per-round ratios of the two configurations, "
+                  "measured within the same round, fall on both sides of the target's limit; "
+                  "this run does not settle that target."]
     mem = result["memory"]
     lines += [
         "",
@@ -797,6 +820,21 @@ def report_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run_stoppable(measure, args, what: str) -> tuple[dict | None, int]:
+    """Runs `measure(args)` and returns its result and exit status 0, or `None` and 130 after
+    Ctrl-C, or `None` and 1 when the measurement could not be carried out. SIGTERM ends the run
+    like Ctrl-C but exits 143; either way the `finally` blocks stop every Envoy."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        return measure(args), 0
+    except KeyboardInterrupt:
+        log("\ninterrupted: every Envoy stopped")
+        return None, 130
+    except RuntimeError as e:
+        log(f"\n{what} could not be carried out: {e}")
+        return None, 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -830,16 +868,9 @@ def main() -> int:
     if min(args.retries, args.quiet_wait, args.quiet_budget) < 0:
         parser.error("--retries, --quiet-wait and --quiet-budget must not be negative")
 
-    # SIGTERM ends the run like Ctrl-C: the `finally` blocks stop every Envoy.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        result = bench(args)
-    except KeyboardInterrupt:
-        log("\ninterrupted: every Envoy stopped")
-        return 130
-    except RuntimeError as e:
-        log(f"\nbenchmark could not be carried out: {e}")
-        return 1
+    result, status = run_stoppable(bench, args, "benchmark")
+    if result is None:
+        return status
     result["targets"] = targets(result)
 
     md = report_markdown(result)
@@ -851,7 +882,10 @@ def main() -> int:
     met = sum(t["met"] for t in result["targets"])
     log(f"targets met: {met} of {len(result['targets'])}")
     for t in result["targets"]:
-        log(f"  [{'PASS' if t['met'] else 'FAIL'}] {t['target']}: {t['detail']}")
+        rounds = ", ".join(f"{x:.2f}" for x in t.get("per_round") or [])
+        log(f"  [{'PASS' if t['met'] else 'FAIL'}] {t['target']}: {t['detail']}"
+            + (f" (per round: {rounds}{'; rounds disagree' if t['settled'] is False else ''})"
+               if rounds else ""))
     if result["flagged_runs"]:
         log(f"WARNING: {len(result['flagged_runs'])} run(s) had errors (see 'Runs with errors')")
     if result["contended_runs"]:
