@@ -123,9 +123,14 @@ def guard_filter(shipped_filter: dict, wasm_path: str, plugin_config: dict) -> d
     return f
 
 
-def jwt_authn_filter(plugin_config: dict, jwks_by_tenant: dict[str, str], cache: bool) -> dict:
+def jwt_authn_filter(plugin_config: dict, jwks_by_tenant: dict[str, str], cache: bool,
+                     identity_headers: bool = False) -> dict:
     """One provider per tenant: the v2 issuer, the tenant's audiences, its key set inline (the
-    production form would be `remote_jwks` pointing at the tenant's `jwks_uri`)."""
+    production form would be `remote_jwks` pointing at the tenant's `jwks_uri`).
+
+    `identity_headers`: the same header work as jira-entra-guard's, for an equal comparison: the
+    client's app id (`azp`) copied into `x-jira-client-id` and `x-jira-client` (jwt_authn has no
+    client name to send), and the route selected again afterwards (`clear_route_cache`)."""
     providers = {}
     for index, tenant in enumerate(plugin_config["tenants"]):
         tid = tenant["tenant_id"]
@@ -139,6 +144,12 @@ def jwt_authn_filter(plugin_config: dict, jwks_by_tenant: dict[str, str], cache:
         }
         if cache:
             provider["jwt_cache_config"] = {"jwt_cache_size": 10000}
+        if identity_headers:
+            provider["claim_to_headers"] = [
+                {"header_name": "x-jira-client-id", "claim_name": "azp"},
+                {"header_name": "x-jira-client", "claim_name": "azp"},
+            ]
+            provider["clear_route_cache"] = True
         providers[f"tenant-{index}"] = provider
     rules = [
         # The plugin's public paths need no token.
