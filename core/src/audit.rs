@@ -149,13 +149,7 @@ mod tests {
             authorization: auth_values,
             method_overrides: vec![],
         };
-        let verdict = decide(
-            &policy,
-            &head,
-            &keys(),
-            &mut crate::test_support::test_cache(4),
-            NOW,
-        );
+        let verdict = decide(&policy, &head, &keys(), &mut test_cache(4), NOW);
         let action = verdict.action(&policy);
         audit_line(&policy, &head, &verdict, &action, Some("req-1"), NOW)
             .map(|l| serde_json::from_str(&l).unwrap())

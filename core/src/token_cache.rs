@@ -246,6 +246,7 @@ impl TokenCache {
 mod tests {
     use super::*;
     use crate::policy::{TenantIndex, TokenVersion};
+    use crate::test_support::test_cache;
     use crate::token::claims::EntraClaims;
     use crate::token::verify::TokenFacts;
 
@@ -259,17 +260,13 @@ mod tests {
         })
     }
 
-    fn cache(capacity: usize) -> TokenCache {
-        TokenCache::new(capacity, DigestKey::new([7; 16]))
-    }
-
     fn key(n: u8) -> TokenDigest {
-        cache(0).digest(&format!("token-{n}"))
+        test_cache(0).digest(&format!("token-{n}"))
     }
 
     #[test]
     fn cached_token_is_returned_until_it_expires() {
-        let mut cache = cache(10);
+        let mut cache = test_cache(10);
         let _ = cache.insert(key(1), token(100));
         assert!(cache.get(&key(1), 100, |_| true).is_some());
         assert!(
@@ -281,7 +278,7 @@ mod tests {
 
     #[test]
     fn entry_whose_key_left_the_set_is_dropped() {
-        let mut cache = cache(10);
+        let mut cache = test_cache(10);
         let _ = cache.insert(key(1), token(100));
         assert!(cache.get(&key(1), 0, |_| false).is_none());
         assert!(cache.get(&key(1), 0, |_| true).is_none());
@@ -289,7 +286,7 @@ mod tests {
 
     #[test]
     fn cache_never_grows_past_its_capacity_and_evicts_the_least_recently_used() {
-        let mut cache = cache(3);
+        let mut cache = test_cache(3);
         for n in 0..3 {
             let _ = cache.insert(key(n), token(100));
         }
@@ -312,7 +309,7 @@ mod tests {
 
     #[test]
     fn storage_for_the_whole_capacity_is_reserved_once() {
-        let mut cache = cache(100);
+        let mut cache = test_cache(100);
         let (nodes, index) = (cache.nodes.capacity(), cache.index.capacity());
         assert!(nodes >= 100 && index >= 100);
         for n in 0..100 {
@@ -326,14 +323,14 @@ mod tests {
 
     #[test]
     fn zero_capacity_disables_caching() {
-        let mut cache = cache(0);
+        let mut cache = test_cache(0);
         let _ = cache.insert(key(1), token(100));
         assert!(cache.get(&key(1), 0, |_| true).is_none());
     }
 
     #[test]
     fn different_tokens_have_different_digests() {
-        let cache = cache(0);
+        let cache = test_cache(0);
         assert_ne!(cache.digest("a.b.c"), cache.digest("a.b.d"));
         assert_eq!(cache.digest("a.b.c"), cache.digest("a.b.c"));
     }

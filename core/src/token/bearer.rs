@@ -34,7 +34,10 @@ impl<'a> PresentedToken<'a> {
         if !self.token.is_empty() && self.token.bytes().all(is_b64token_byte) {
             return Ok(self.token);
         }
-        Err(several_or(self.header, TokenError::MalformedBearer))
+        Err(several_or(
+            self.header,
+            Denial::Token(TokenError::MalformedBearer),
+        ))
     }
 }
 
@@ -49,12 +52,15 @@ pub fn presented_token<'a>(authorization: &[&'a str]) -> Result<PresentedToken<'
     let (scheme, rest) = match value.split_once(' ') {
         Some(parts) => parts,
         None if value.eq_ignore_ascii_case("bearer") => {
-            return Err(several_or(header, TokenError::MalformedBearer))
+            return Err(several_or(
+                header,
+                Denial::Token(TokenError::MalformedBearer),
+            ))
         }
-        None => return Err(several_or_missing(header)),
+        None => return Err(several_or(header, Denial::MissingToken)),
     };
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(several_or_missing(header));
+        return Err(several_or(header, Denial::MissingToken));
     }
     Ok(PresentedToken {
         header,
@@ -65,19 +71,11 @@ pub fn presented_token<'a>(authorization: &[&'a str]) -> Result<PresentedToken<'
 /// Envoy folds repeated `Authorization` headers into one comma-separated value, and a comma
 /// cannot occur in a token: a header with a comma carried several credentials, whatever else is
 /// wrong with it. (A header that passes every check has no comma, so only refusals look.)
-fn several_or(header: &str, otherwise: TokenError) -> Denial {
+fn several_or(header: &str, otherwise: Denial) -> Denial {
     if header.contains(',') {
         Denial::Token(TokenError::MultipleAuthorizationHeaders)
     } else {
-        Denial::Token(otherwise)
-    }
-}
-
-fn several_or_missing(header: &str) -> Denial {
-    if header.contains(',') {
-        Denial::Token(TokenError::MultipleAuthorizationHeaders)
-    } else {
-        Denial::MissingToken
+        otherwise
     }
 }
 

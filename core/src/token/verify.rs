@@ -69,8 +69,8 @@ pub struct VerifiedToken {
     /// How the signing key was selected, so a cached token is dropped when its key leaves the
     /// tenant's key set.
     pub key_id: KeyId,
-    // The client's text is the same in every token of that client: shared (see
-    // `TokenCache::share_text`), only `uti` is the token's own.
+    // The client's text is the same in every token of that client: shared when cached (see
+    // `sharing_text`, called by `TokenCache::insert`), only `uti` is the token's own.
     app_id: Rc<str>,
     credential_type: Option<Rc<str>>,
     roles: Rc<[String]>,
