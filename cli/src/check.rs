@@ -9,6 +9,7 @@
 //! whether a denial is enforced or only logged (audit mode) is the core's
 //! [`CoreVerdict::action`].
 
+use jira_entra_guard_core::cloud::issuing_clouds;
 use jira_entra_guard_core::decide::{decide, Action, Decision, Verdict as CoreVerdict};
 use jira_entra_guard_core::denial::Denial;
 use jira_entra_guard_core::jwks::{KeySetError, KeySets};
@@ -16,7 +17,10 @@ use jira_entra_guard_core::path::canonical_path;
 use jira_entra_guard_core::policy::{Caller, Mode, Policy, RequestTarget, TenantIndex};
 use jira_entra_guard_core::request::{RequestHead, METHOD_OVERRIDE_HEADERS};
 use jira_entra_guard_core::token::bearer::bearer_token;
+use jira_entra_guard_core::token::claims::EntraClaims;
+use jira_entra_guard_core::token::jws::UntrustedToken;
 use jira_entra_guard_core::token::verify::read_unverified;
+use jira_entra_guard_core::token::TokenError;
 use jira_entra_guard_core::token_cache::TokenCache;
 
 use crate::keys::{FileKeys, NoKeys};
@@ -146,15 +150,22 @@ pub fn evaluate(
             token,
             keys: Some(keys),
             now,
-        } => verified(policy, request, token, keys, *now),
+        } => {
+            let mut verdict = verified(policy, request, token, keys, *now)?;
+            note_issuer_of_another_cloud(policy, token, &mut verdict);
+            Ok(verdict)
+        }
         Identity::Token {
-            keys: None, now, ..
+            token,
+            keys: None,
+            now,
         } => {
             let mut verdict = decode_only(policy, request, *now)?;
             verdict.notes.insert(
                 0,
                 "warning: --decode-only: the token's signature was NOT checked; its claims, the request checks and the ACL were".into(),
             );
+            note_issuer_of_another_cloud(policy, token, &mut verdict);
             Ok(verdict)
         }
         Identity::AppId {
@@ -175,6 +186,35 @@ pub fn evaluate(
                 None => authorize(policy, request, &caller, Verification::Flags),
             }
         }
+    }
+}
+
+/// When a token is refused for its issuer and that issuer is how another Microsoft cloud issues
+/// tokens of a configured tenant, says so: the usual cause is a tenant configured with the wrong
+/// `cloud`.
+fn note_issuer_of_another_cloud(policy: &Policy, token: &str, verdict: &mut Verdict) {
+    if verdict.reason.map(|(_, code)| code) != Some(TokenError::UntrustedIssuer.code()) {
+        return;
+    }
+    let Some(iss) = UntrustedToken::parse(token)
+        .ok()
+        .and_then(|untrusted| EntraClaims::parse(&untrusted.payload).ok())
+        .and_then(|claims| claims.iss)
+    else {
+        return;
+    };
+    for (index, tenant) in policy.tenants().iter().enumerate() {
+        let clouds = issuing_clouds(&iss, tenant.tenant_id);
+        if clouds.is_empty() {
+            continue;
+        }
+        let names: Vec<&str> = clouds.iter().map(|cloud| cloud.name()).collect();
+        verdict.notes.push(format!(
+            "note: {iss:?} is the {} cloud's issuer for tenant {}, which is configured with cloud {:?} (tenants[{index}].cloud)",
+            names.join(" or "),
+            tenant.tenant_id,
+            tenant.cloud.name()
+        ));
     }
 }
 

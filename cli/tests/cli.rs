@@ -681,6 +681,50 @@ fn check_with_a_token_refuses_unknown_keys_forgeries_and_expiry() {
 }
 
 #[test]
+fn check_understands_a_tenants_cloud_and_names_the_cloud_of_a_foreign_issuer() {
+    let mut usgov = config();
+    usgov["tenants"][0]["cloud"] = json!("usgov");
+    let usgov_file = config_file("cloud-usgov.json", &usgov);
+    let jwks = jwks_file("jwks-cloud.json", "key-a", &key("a"));
+    let mut gov_claims = claims(REPORTING, &[]);
+    gov_claims["iss"] = json!(format!("https://login.microsoftonline.us/{TENANT}/v2.0"));
+    let gov = sign(&key("a"), "key-a", &gov_claims);
+    let out = check_token(&usgov_file, "GET", "/rest/api/2/search", &gov, &jwks);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+
+    let public = sign(&key("a"), "key-a", &claims(REPORTING, &[]));
+    let out = check_token(&usgov_file, "GET", "/rest/api/2/search", &public, &jwks);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("reason:   token issuer is not trusted (untrusted_issuer)\n"),
+        "{}",
+        out.stdout
+    );
+    let note = format!(
+        "note: \"https://login.microsoftonline.com/{TENANT}/v2.0\" is the public cloud's issuer for tenant {TENANT}, which is configured with cloud \"usgov\" (tenants[0].cloud)"
+    );
+    assert!(
+        out.stderr.contains(&note) || out.stdout.contains(&note),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+
+    let mut typo = config();
+    typo["tenants"][0]["cloud"] = json!("us-gov");
+    let out = run(&["validate", &config_file("cloud-typo.json", &typo)]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains(
+            r#"tenants[0].cloud: "us-gov" is not one of "public", "usgov", "china", "external_id""#
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn check_with_key_sets_per_tenant_reports_a_tenant_without_one() {
     let mut document = config();
     document["tenants"]

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod cloud;
 pub mod config;
 pub mod decide;
 pub mod denial;

@@ -4,18 +4,18 @@
 //! compiled by [`crate::policy::acl`] and [`crate::policy::projects`]; this stage only attaches
 //! the field path to their complaints.
 
+use crate::cloud::Cloud;
 use crate::guid::Guid;
 use crate::host_crypto::SignatureBackend;
 use crate::policy::acl::{Methods, PathPattern, Rule};
 use crate::policy::projects::ProjectCondition;
 use crate::policy::{AuditLog, Client, JwksSource, Mode, Policy, Tenant, TenantIndex};
 
-use super::raw::{Object, RawClient, RawConfig, RawJwks, RawRule, RawTenant};
+use super::raw::{Object, RawClient, RawConfig, RawIssuers, RawJwks, RawRule, RawTenant};
 use super::{
-    ConfigError, DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_FETCH_TIMEOUT_MS, DEFAULT_JWKS_AUTHORITY,
-    DEFAULT_KEY_WAIT_MS, DEFAULT_MAX_STALE_SECONDS, DEFAULT_MIN_REFETCH_SECONDS,
-    DEFAULT_REFRESH_SECONDS, DEFAULT_TOKEN_CACHE_SIZE, MAX_CLOCK_SKEW_SECONDS,
-    MAX_TOKEN_CACHE_SIZE,
+    ConfigError, DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_FETCH_TIMEOUT_MS, DEFAULT_KEY_WAIT_MS,
+    DEFAULT_MAX_STALE_SECONDS, DEFAULT_MIN_REFETCH_SECONDS, DEFAULT_REFRESH_SECONDS,
+    DEFAULT_TOKEN_CACHE_SIZE, MAX_CLOCK_SKEW_SECONDS, MAX_TOKEN_CACHE_SIZE,
 };
 
 /// Looks up a VM environment variable.
@@ -147,18 +147,88 @@ fn compile_tenants(raw: &[Object<RawTenant>]) -> Result<Vec<Tenant>, ConfigError
             ));
         }
         check_strings(&at("audiences"), &tenant.audiences, "audience")?;
+        let cloud = match tenant.cloud.as_deref() {
+            None => Cloud::Public,
+            Some(name) => Cloud::from_name(name).ok_or_else(|| {
+                ConfigError::at(
+                    at("cloud"),
+                    format!(
+                        "{name:?} is not one of \"public\", \"usgov\", \"china\", \"external_id\""
+                    ),
+                )
+            })?,
+        };
+        let (issuer_v1, issuer_v2) = match &tenant.issuers {
+            None => (cloud.issuer_v1(tenant_id), Some(cloud.issuer_v2(tenant_id))),
+            Some(issuers) => compile_issuers(&at("issuers"), issuers, tenant_id)?,
+        };
+        for (field, issuer) in [("v1", &issuer_v1), ("v2", &issuer_v2)] {
+            let Some(issuer) = issuer else { continue };
+            if let Some(first) = tenants.iter().position(|t| t.trusts_issuer(issuer)) {
+                return Err(ConfigError::at(
+                    at(&format!("issuers.{field}")),
+                    format!("{issuer:?} is already an issuer of tenants[{first}]"),
+                ));
+            }
+        }
         tenants.push(Tenant {
             tenant_id,
             audiences: tenant.audiences.clone(),
-            jwks: compile_jwks(&at("jwks"), &tenant.jwks, tenant_id)?,
-            issuer_v1: format!("https://sts.windows.net/{tenant_id}/"),
-            issuer_v2: format!("https://login.microsoftonline.com/{tenant_id}/v2.0"),
+            jwks: compile_jwks(&at("jwks"), &tenant.jwks, tenant_id, cloud)?,
+            cloud,
+            issuer_v1,
+            issuer_v2,
         });
     }
     Ok(tenants)
 }
 
-fn compile_jwks(at: &str, raw: &RawJwks, tenant_id: Guid) -> Result<JwksSource, ConfigError> {
+/// An explicit `issuers` object: each given issuer is an `https://` URL of visible ASCII that
+/// names the tenant (in the lowercase form tokens carry), without query or fragment.
+fn compile_issuers(
+    at: &str,
+    raw: &RawIssuers,
+    tenant_id: Guid,
+) -> Result<(Option<String>, Option<String>), ConfigError> {
+    if raw.v1.is_none() && raw.v2.is_none() {
+        return Err(ConfigError::at(at, "must name a v1 or a v2 issuer"));
+    }
+    let tid = tenant_id.to_string();
+    let check = |field: &str, issuer: &Option<String>| -> Result<Option<String>, ConfigError> {
+        let Some(issuer) = issuer else {
+            return Ok(None);
+        };
+        let at = format!("{at}.{field}");
+        let host_and_path = issuer.strip_prefix("https://").unwrap_or_default();
+        if host_and_path.is_empty() || host_and_path.starts_with('/') {
+            return Err(ConfigError::at(
+                at,
+                format!("{issuer:?} is not an https:// URL"),
+            ));
+        }
+        if !issuer.bytes().all(|b| b.is_ascii_graphic()) || issuer.contains(['?', '#']) {
+            return Err(ConfigError::at(
+                at,
+                format!("{issuer:?} must be visible ASCII without spaces, query or fragment"),
+            ));
+        }
+        if !issuer.contains(&tid) {
+            return Err(ConfigError::at(
+                at,
+                format!("{issuer:?} does not contain the tenant id {tid} (in lowercase)"),
+            ));
+        }
+        Ok(Some(issuer.clone()))
+    };
+    Ok((check("v1", &raw.v1)?, check("v2", &raw.v2)?))
+}
+
+fn compile_jwks(
+    at: &str,
+    raw: &RawJwks,
+    tenant_id: Guid,
+    cloud: Cloud,
+) -> Result<JwksSource, ConfigError> {
     if raw.cluster.is_empty() {
         return Err(ConfigError::at(
             format!("{at}.cluster"),
@@ -166,7 +236,7 @@ fn compile_jwks(at: &str, raw: &RawJwks, tenant_id: Guid) -> Result<JwksSource, 
         ));
     }
     let authority = match &raw.authority {
-        None => DEFAULT_JWKS_AUTHORITY.to_owned(),
+        None => cloud.authority(tenant_id),
         Some(authority) => {
             if authority.is_empty()
                 || authority.contains('/')
@@ -582,6 +652,125 @@ mod tests {
     }
 
     #[test]
+    fn a_tenants_cloud_sets_its_key_authority_and_both_issuers() {
+        use crate::cloud::Cloud;
+        for cloud in Cloud::ALL {
+            let mut document = base();
+            set(&mut document, "/tenants/0/cloud", json!(cloud.name()));
+            let policy = compile(&document).unwrap();
+            let tenant = &policy.tenants()[0];
+            assert_eq!(tenant.cloud, cloud);
+            assert_eq!(tenant.jwks.authority, cloud.authority(tenant.tenant_id));
+            assert_eq!(tenant.issuer_v1, cloud.issuer_v1(tenant.tenant_id));
+            assert_eq!(tenant.issuer_v2, Some(cloud.issuer_v2(tenant.tenant_id)));
+            assert_eq!(
+                tenant.jwks.path,
+                "/72f988bf-86f1-41af-91ab-2d7cd011db47/discovery/v2.0/keys"
+            );
+        }
+        let mut document = base();
+        set(&mut document, "/tenants/0/cloud", json!("usgov"));
+        set(
+            &mut document,
+            "/tenants/0/jwks/authority",
+            json!("127.0.0.1:8090"),
+        );
+        let policy = compile(&document).unwrap();
+        assert_eq!(policy.tenants()[0].jwks.authority, "127.0.0.1:8090");
+        assert_eq!(
+            policy.tenants()[0].issuer_v2.as_deref(),
+            Some("https://login.microsoftonline.us/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0")
+        );
+    }
+
+    #[test]
+    fn an_unknown_cloud_is_refused_naming_the_choices() {
+        assert_eq!(
+            error_with("/tenants/0/cloud", json!("gov")),
+            r#"tenants[0].cloud: "gov" is not one of "public", "usgov", "china", "external_id""#
+        );
+    }
+
+    #[test]
+    fn explicit_issuers_replace_the_clouds_and_a_left_out_version_is_not_trusted() {
+        let mut document = base();
+        set(&mut document, "/tenants/0/cloud", json!("china"));
+        set(
+            &mut document,
+            "/tenants/0/issuers",
+            json!({"v2": format!("https://login.example.cn/{TENANT}/v2.0")}),
+        );
+        let policy = compile(&document).unwrap();
+        let tenant = &policy.tenants()[0];
+        assert_eq!(tenant.issuer_v1, None);
+        assert_eq!(
+            tenant.issuer_v2,
+            Some(format!("https://login.example.cn/{TENANT}/v2.0"))
+        );
+        assert_eq!(tenant.jwks.authority, "login.partner.microsoftonline.cn");
+        assert_eq!(
+            policy.tenant_by_issuer(&format!("https://sts.chinacloudapi.cn/{TENANT}/")),
+            None
+        );
+    }
+
+    #[test]
+    fn explicit_issuers_must_be_https_urls_naming_the_tenant() {
+        for (value, message) in [
+            (json!({}), "tenants[0].issuers: must name a v1 or a v2 issuer".to_owned()),
+            (
+                json!({"v1": null, "v2": null}),
+                "tenants[0].issuers: must name a v1 or a v2 issuer".to_owned(),
+            ),
+            (
+                json!({"v2": format!("http://login.example/{TENANT}/v2.0")}),
+                format!("tenants[0].issuers.v2: \"http://login.example/{TENANT}/v2.0\" is not an https:// URL"),
+            ),
+            (
+                json!({"v1": "https:///x"}),
+                "tenants[0].issuers.v1: \"https:///x\" is not an https:// URL".to_owned(),
+            ),
+            (
+                json!({"v2": "https://login.example/other/v2.0"}),
+                format!("tenants[0].issuers.v2: \"https://login.example/other/v2.0\" does not contain the tenant id {TENANT} (in lowercase)"),
+            ),
+            (
+                json!({"v2": format!("https://login.example/{}/v2.0", TENANT.to_uppercase())}),
+                format!("tenants[0].issuers.v2: \"https://login.example/{}/v2.0\" does not contain the tenant id {TENANT} (in lowercase)", TENANT.to_uppercase()),
+            ),
+            (
+                json!({"v2": format!("https://login.example/{TENANT}/v2.0?x=1")}),
+                format!("tenants[0].issuers.v2: \"https://login.example/{TENANT}/v2.0?x=1\" must be visible ASCII without spaces, query or fragment"),
+            ),
+            (
+                json!({"v2": format!("https://login example/{TENANT}")}),
+                format!("tenants[0].issuers.v2: \"https://login example/{TENANT}\" must be visible ASCII without spaces, query or fragment"),
+            ),
+            (
+                json!({"v3": "https://x"}),
+                "tenants[0].issuers.v3: unknown field `v3`, expected `v1` or `v2`".to_owned(),
+            ),
+        ] {
+            assert_eq!(error_with("/tenants/0/issuers", value.clone()), message, "{value}");
+        }
+    }
+
+    #[test]
+    fn an_issuer_trusted_for_two_tenants_is_refused() {
+        let mut document = crate::test_support::policy_json();
+        let shared = format!(
+            "https://login.example/{TENANT}/{}/v2.0",
+            crate::test_support::OTHER_TENANT
+        );
+        document["tenants"][0]["issuers"] = json!({"v2": shared});
+        document["tenants"][1]["issuers"] = json!({"v2": shared});
+        assert_eq!(
+            compile(&document).unwrap_err(),
+            format!("tenants[1].issuers.v2: {shared:?} is already an issuer of tenants[0]")
+        );
+    }
+
+    #[test]
     fn uppercase_tenant_id_is_normalised_in_issuers_and_key_path() {
         let mut document = base();
         set(
@@ -592,12 +781,12 @@ mod tests {
         let policy = compile(&document).unwrap();
         let tenant = &policy.tenants()[0];
         assert_eq!(
-            tenant.issuer_v1,
-            "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/"
+            tenant.issuer_v1.as_deref(),
+            Some("https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/")
         );
         assert_eq!(
-            tenant.issuer_v2,
-            "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0"
+            tenant.issuer_v2.as_deref(),
+            Some("https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0")
         );
         assert_eq!(
             tenant.jwks.path,

@@ -15,7 +15,9 @@
 //! | `tenants[].tenant_id` | GUID | yes | `8-4-4-4-12` hex, either case |
 //! | `tenants[].audiences` | list of strings | yes | at least one, non-empty, no duplicates |
 //! | `tenants[].jwks.cluster` | string | yes | non-empty Envoy cluster name |
-//! | `tenants[].jwks.authority` | string | no | `login.microsoftonline.com`; host\[:port\], no `/` |
+//! | `tenants[].cloud` | string | no | `public`; `usgov`, `china` or `external_id` (see [`crate::cloud`]) |
+//! | `tenants[].issuers` | object | no | the cloud's issuers; `v1` and/or `v2`, each `https://…` containing the tenant id |
+//! | `tenants[].jwks.authority` | string | no | the cloud's authority (`login.microsoftonline.com`); host\[:port\], no `/` |
 //! | `tenants[].jwks.path` | string | no | `/{tenant_id}/discovery/v2.0/keys`; starts with `/` |
 //! | `clients` | list of client | yes | at least one |
 //! | `clients[].name` | string | yes | visible ASCII without spaces (sent to Jira in a header); unique |
@@ -33,8 +35,9 @@
 //! | `clock_skew_seconds` | integer | no | 60; 0 to 600 |
 //!
 //! An explicit `null` is the same as leaving an optional field out. The tenant's issuers are
-//! precomputed: `https://sts.windows.net/{tid}/` (v1 tokens) and
-//! `https://login.microsoftonline.com/{tid}/v2.0` (v2), with `tid` in lowercase.
+//! precomputed from its cloud (or taken from `issuers`), with `tid` in lowercase; in the public
+//! cloud `https://sts.windows.net/{tid}/` (v1 tokens) and
+//! `https://login.microsoftonline.com/{tid}/v2.0` (v2).
 
 use std::fmt;
 
@@ -43,9 +46,6 @@ use crate::policy::Policy;
 mod compile;
 mod parse;
 mod raw;
-
-/// `tenants[].jwks.authority` when not configured.
-pub const DEFAULT_JWKS_AUTHORITY: &str = "login.microsoftonline.com";
 
 /// `clock_skew_seconds` when not configured.
 pub const DEFAULT_CLOCK_SKEW_SECONDS: i64 = 60;
@@ -240,12 +240,12 @@ mod tests {
             }
         );
         assert_eq!(
-            tenant.issuer_v1,
-            "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/"
+            tenant.issuer_v1.as_deref(),
+            Some("https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/")
         );
         assert_eq!(
-            tenant.issuer_v2,
-            "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0"
+            tenant.issuer_v2.as_deref(),
+            Some("https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0")
         );
     }
 

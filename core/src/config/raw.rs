@@ -137,8 +137,9 @@ pub(super) struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTenant {
     /// The directory (tenant) id, a GUID (`8-4-4-4-12` hex digits, either case). Tokens must
-    /// carry it as `tid` and be issued by `https://sts.windows.net/{tid}/` (v1) or
-    /// `https://login.microsoftonline.com/{tid}/v2.0` (v2).
+    /// carry it as `tid` and be issued by one of the tenant's issuers: by default the cloud's,
+    /// e.g. `https://sts.windows.net/{tid}/` (v1) or `https://login.microsoftonline.com/{tid}/v2.0`
+    /// (v2) in the public cloud.
     #[cfg_attr(feature = "schema", schemars(pattern(super::GUID_PATTERN)))]
     pub(super) tenant_id: String,
     /// Accepted `aud` values (App ID URI and/or application id of the Jira API registration); a
@@ -150,6 +151,37 @@ pub(super) struct RawTenant {
     pub(super) audiences: Vec<String>,
     /// Where the tenant's signing keys are fetched from.
     pub(super) jwks: Object<RawJwks>,
+    /// The Microsoft cloud the tenant lives in: `public`, `usgov` (US Government), `china`
+    /// (operated by 21Vianet) or `external_id` (Entra External ID). It sets the key-set
+    /// authority and both issuer forms together.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(extend(
+            "enum" = ["public", "usgov", "china", "external_id", null],
+            "default" = "public"
+        ))
+    )]
+    pub(super) cloud: Option<String>,
+    /// Trusted issuers in place of the cloud's (for issuer forms Microsoft adds later): each an
+    /// `https://` URL containing the tenant id. A token version left out is not accepted.
+    pub(super) issuers: Option<Object<RawIssuers>>,
+}
+
+/// A tenant's `issuers` object: the exact `iss` values its v1 and v2 tokens carry.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "Issuers")
+)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawIssuers {
+    /// The `iss` of v1.0 tokens, e.g. `https://sts.windows.net/{tenant_id}/`.
+    #[cfg_attr(feature = "schema", schemars(pattern(r"^https://[!-~]+$")))]
+    pub(super) v1: Option<String>,
+    /// The `iss` of v2.0 tokens, e.g. `https://login.microsoftonline.com/{tenant_id}/v2.0`.
+    #[cfg_attr(feature = "schema", schemars(pattern(r"^https://[!-~]+$")))]
+    pub(super) v2: Option<String>,
 }
 
 /// A tenant's `jwks` object: where its key set is fetched from.
@@ -165,14 +197,9 @@ pub(super) struct RawJwks {
     /// in production; under Istio `outbound|443||login.microsoftonline.com`).
     #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub(super) cluster: String,
-    /// `:authority` of the key-set request: a host name with an optional port.
-    #[cfg_attr(
-        feature = "schema",
-        schemars(
-            pattern(r"^[!-.0-~]+$"),
-            extend("default" = super::DEFAULT_JWKS_AUTHORITY)
-        )
-    )]
+    /// `:authority` of the key-set request: a host name with an optional port. Defaults to the
+    /// tenant's cloud's authority (`login.microsoftonline.com` in the public cloud).
+    #[cfg_attr(feature = "schema", schemars(pattern(r"^[!-.0-~]+$")))]
     pub(super) authority: Option<String>,
     /// `:path` of the key-set request; defaults to `/{tenant_id}/discovery/v2.0/keys`.
     #[cfg_attr(feature = "schema", schemars(pattern(r"^/[!-~]*$")))]
@@ -348,6 +375,10 @@ impl Described for RawConfig {
 
 impl Described for RawTenant {
     const EXPECTING: &'static str = "a tenant object";
+}
+
+impl Described for RawIssuers {
+    const EXPECTING: &'static str = "an issuers object";
 }
 
 impl Described for RawJwks {

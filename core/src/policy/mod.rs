@@ -30,6 +30,7 @@
 
 use std::fmt;
 
+use crate::cloud::Cloud;
 use crate::guid::Guid;
 use crate::path::RequestPath;
 
@@ -104,10 +105,22 @@ pub struct Tenant {
     pub audiences: Vec<String>,
     /// Where the tenant's key set comes from.
     pub jwks: JwksSource,
-    /// `https://sts.windows.net/{tid}/`
-    pub issuer_v1: String,
-    /// `https://login.microsoftonline.com/{tid}/v2.0`
-    pub issuer_v2: String,
+    /// The Microsoft cloud the tenant lives in; its issuers and key-set authority by default.
+    pub cloud: Cloud,
+    /// The exact `iss` of the tenant's v1.0 tokens (`https://sts.windows.net/{tid}/` in the
+    /// public cloud); `None` when v1 tokens are not accepted.
+    pub issuer_v1: Option<String>,
+    /// The exact `iss` of the tenant's v2.0 tokens
+    /// (`https://login.microsoftonline.com/{tid}/v2.0` in the public cloud); `None` when v2
+    /// tokens are not accepted.
+    pub issuer_v2: Option<String>,
+}
+
+impl Tenant {
+    /// Whether `iss` is one of the tenant's issuers.
+    pub fn trusts_issuer(&self, iss: &str) -> bool {
+        self.issuer_v1.as_deref() == Some(iss) || self.issuer_v2.as_deref() == Some(iss)
+    }
 }
 
 /// The authenticated caller, as established by a verified token.
@@ -413,9 +426,9 @@ impl Policy {
     /// The tenant (and token version) whose issuer string is exactly `iss`.
     pub fn tenant_by_issuer(&self, iss: &str) -> Option<(TenantIndex, TokenVersion)> {
         self.tenants.iter().enumerate().find_map(|(index, tenant)| {
-            if tenant.issuer_v1 == iss {
+            if tenant.issuer_v1.as_deref() == Some(iss) {
                 Some((TenantIndex(index), TokenVersion::V1))
-            } else if tenant.issuer_v2 == iss {
+            } else if tenant.issuer_v2.as_deref() == Some(iss) {
                 Some((TenantIndex(index), TokenVersion::V2))
             } else {
                 None
