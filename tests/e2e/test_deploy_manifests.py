@@ -93,16 +93,17 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     return crt, pem
 
 
-def render_production(workdir: Path) -> Path:
-    """deploy/envoy-production.yaml with the built module and a throwaway server certificate;
-    the CA bundle stays the system's unless this machine has none."""
-    text = PRODUCTION.read_text()
+def render_production(workdir: Path, source: Path = PRODUCTION) -> Path:
+    """deploy/envoy-production.yaml (or another production-shaped file) with the built module and
+    a throwaway server certificate; the CA bundle stays the system's unless this machine has
+    none."""
+    text = source.read_text()
     crt, key = self_signed(workdir)
     text = text.replace("/etc/envoy/jira_entra_guard.wasm", str(s.WASM))
     text = text.replace("/etc/envoy/tls/server.crt", str(crt)).replace("/etc/envoy/tls/server.key", str(key))
     if not Path("/etc/ssl/certs/ca-certificates.crt").exists():
         text = text.replace("/etc/ssl/certs/ca-certificates.crt", str(crt))
-    path = workdir / "envoy-production.yaml"
+    path = workdir / source.name
     path.write_text(text)
     return path
 
