@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what is missing (scripts/setup.sh), then
-# format, lint (host and wasm32), unit tests natively and inside a WASI runtime, the release
-# build and its import check, the alert rules' unit tests (promtool), the local stack's self-check, and the end-to-end tests that run
-# the built .wasm in a real Envoy (with the deployment files and the OCI packaging).
+# format, lint (host and wasm32), unit tests natively and inside a WASI runtime, the alert rules'
+# unit tests (promtool), the release build and its import check, the local stack's self-check,
+# and the end-to-end tests that run the built .wasm in a real Envoy (with the deployment files
+# and the OCI packaging).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
