@@ -3,11 +3,20 @@
 # emulator (127.0.0.1:8090), the Jira stand-in (127.0.0.1:8091) and Envoy with envoy.yaml
 # (127.0.0.1:10000, admin 127.0.0.1:9901), then shows service clients calling Jira through the
 # filter. It keeps running until Ctrl-C; `--check` runs the demonstration and stops.
+# `--observe` also starts Prometheus (127.0.0.1:9090) scraping Envoy with the shipped alert rules
+# (deploy/observability/), and prints queries to try.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 check_only=false
-[ "${1:-}" = "--check" ] && check_only=true
+observe=false
+for arg in "$@"; do
+  case "$arg" in
+    --check) check_only=true ;;
+    --observe) observe=true ;;
+    *) echo "usage: scripts/demo.sh [--check] [--observe]" >&2; exit 2 ;;
+  esac
+done
 
 scripts/setup.sh
 scripts/build.sh
@@ -38,6 +47,23 @@ pids+=($!)
 .venv/bin/envoy -c envoy.yaml --use-dynamic-base-id -l info >"$logs/envoy.log" 2>&1 &
 pids+=($!)
 wait_port 8090; wait_port 8091; wait_port 10000
+
+if $observe; then
+  # Prometheus with its own configuration and data in the log directory: Envoy's admin
+  # /stats/prometheus every 5 s, the shipped alert rules evaluated as often.
+  cat >"$logs/prometheus.yml" <<EOF_PROM
+global: {scrape_interval: 5s, evaluation_interval: 5s}
+rule_files: ["$PWD/deploy/observability/alerts.yaml"]
+scrape_configs:
+- job_name: jira-entra-guard
+  metrics_path: /stats/prometheus
+  static_configs: [{targets: ["127.0.0.1:9901"]}]
+EOF_PROM
+  prometheus --config.file="$logs/prometheus.yml" --storage.tsdb.path="$logs/prometheus-data" \
+    --web.listen-address=127.0.0.1:9090 --log.level=warn >"$logs/prometheus.log" 2>&1 &
+  pids+=($!)
+  wait_port 9090
+fi
 
 TENANT=72f988bf-86f1-41af-91ab-2d7cd011db47
 client() { # name app-id method path
@@ -70,6 +96,30 @@ expect 403 "intruder has a valid Entra token but is not a configured client" \
 
 echo
 echo "All demonstrated. Logs: $logs"
+if $observe; then
+  # The demonstration's decisions, as Prometheus has them (scraped every 5 s).
+  query() { curl -s --get --data-urlencode "query=$1" http://127.0.0.1:9090/api/v1/query; }
+  for _ in $(seq 1 60); do
+    grep -q '"reason":"acl"' <<<"$(query jira_entra_guard_denied_total)" && break
+    sleep 0.5
+  done
+  if ! grep -q '"reason":"acl"' <<<"$(query jira_entra_guard_denied_total)"; then
+    echo "demo: Prometheus has not scraped the filter's stats; logs in $logs" >&2
+    exit 1
+  fi
+  cat <<EOF_OBSERVE
+
+Prometheus                  http://127.0.0.1:9090   (alerts: http://127.0.0.1:9090/alerts)
+  Queries to try (Graph tab; the dashboard deploy/observability/dashboard.json has them all):
+    sum by (reason) (rate(jira_entra_guard_denied_total[1m]))         denials by reason
+    sum by (cause) (jira_entra_guard_invalid_token_total)             refused tokens by cause
+    jira_entra_guard_key_set_age_seconds                              key-set age per tenant
+    jira_entra_guard_usable_keys                                      usable keys per tenant
+    sum by (outcome) (jira_entra_guard_key_fetch_total)               key-set fetches
+    sum(rate(jira_entra_guard_token_cache_total{result="hit"}[1m]))
+      / sum(rate(jira_entra_guard_token_cache_total[1m]))             token cache hit ratio
+EOF_OBSERVE
+fi
 if $check_only; then exit 0; fi
 cat <<EOF2
 
