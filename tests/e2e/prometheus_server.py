@@ -8,6 +8,7 @@ scripts/observability-picture.py.
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import time
@@ -81,6 +82,31 @@ def rules_with(rewrites: dict[str, dict]) -> dict:
         if "for" in change:
             rule["for"] = change["for"]
     return rules
+
+
+# The shipped rules at a time scale of seconds instead of hours, for a key-server outage of about
+# ten seconds against a filter whose key sets are refreshed every second
+# (`refreshed_every_second`). Used by the end-to-end test and the README's picture.
+#
+# KeySetStale: the shipped threshold is 3 h of age (three missed hourly refreshes) and `for: 5m`;
+# with refresh_seconds 1 the age stays under 2 s while fetches succeed, so 5 s of age is the same
+# signal (several refreshes in a row have failed). `for` is shortened to 3 s: long enough that
+# the pending state is seen before firing.
+# KeyFetchesFailing: the shipped window is 5 minutes and `for: 10m`; the outage here lasts
+# about 10 s, with retries after 1, 2, 4 and 8 s, so the window is 15 s.
+SECONDS_TIME_SCALE = {
+    "JiraEntraGuardKeySetStale": {"expr": [("> 10800", "> 5")], "for": "3s"},
+    "JiraEntraGuardKeyFetchesFailing": {"expr": [("[5m]", "[15s]")], "for": "3s"},
+}
+
+
+def refreshed_every_second(plugin_config: dict) -> dict:
+    """The plugin configuration with every tenant's key set refreshed every second (default:
+    hourly), so that a key-server outage shows in the key-set age at once."""
+    config = copy.deepcopy(plugin_config)
+    for tenant in config["tenants"]:
+        tenant["jwks"]["refresh_seconds"] = 1
+    return config
 
 
 def start_prometheus(workdir: Path, admin_ports: list[int], rules: dict | None = None,

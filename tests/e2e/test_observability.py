@@ -9,13 +9,12 @@ What the test changes, and why (everything else is the shipped file, loaded as i
   that dry-run denials exist;
 - Prometheus scrapes and evaluates every second;
 - two alerts are rewritten to the test's time scale, each replacement checked to occur exactly
-  once (`rules_with`), see `TEST_TIME_SCALE` below.
+  once (`prometheus_server.rules_with`); what and why: `prometheus_server.SECONDS_TIME_SCALE`.
 """
 
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import time
 
@@ -24,20 +23,7 @@ import pytest
 import prometheus_server as ps
 import stack as s
 
-pytestmark = pytest.mark.skipif(ps.prometheus_binary() is None,
-                                reason="prometheus is not installed (scripts/setup.sh)")
-
-# KeySetStale: the shipped threshold is 3 h of age (three missed hourly refreshes) and `for: 5m`;
-# with refresh_seconds 1 the age stays under 2 s while fetches succeed, so 5 s of age is the same
-# signal (several refreshes in a row have failed). `for` is shortened to 3 s: long enough that
-# the pending state is seen before firing.
-# KeyFetchesFailing: the shipped window is 5 minutes and `for: 10m`; the outage here lasts
-# about 10 s, with retries after 1, 2, 4 and 8 s, so the window is 15 s.
-TEST_TIME_SCALE = {
-    "JiraEntraGuardKeySetStale": {"expr": [("> 10800", "> 5")], "for": "3s"},
-    "JiraEntraGuardKeyFetchesFailing": {"expr": [("[5m]", "[15s]")], "for": "3s"},
-}
-OUTAGE_ALERTS = set(TEST_TIME_SCALE)
+OUTAGE_ALERTS = set(ps.SECONDS_TIME_SCALE)
 
 # The documented series (README, "Metrics"): name → (type, label).
 DOCUMENTED = {
@@ -67,9 +53,7 @@ def wait_until(check, timeout: float, what: str):
 
 
 def observed_config() -> dict:
-    config = copy.deepcopy(s.shipped_plugin_config())
-    for tenant in config["tenants"]:
-        tenant["jwks"]["refresh_seconds"] = 1
+    config = ps.refreshed_every_second(s.shipped_plugin_config())
     next(c for c in config["clients"] if c["name"] == "ci-pipeline")["mode"] = "audit"
     return config
 
@@ -90,7 +74,7 @@ def claims_of(token: str) -> dict:
 def observed(workdir, emulator, jira):
     envoy = s.start_envoy(workdir, emulator.port, jira.port, plugin_config=observed_config())
     prometheus = ps.start_prometheus(workdir, [envoy.admin_port],
-                                     rules=ps.rules_with(TEST_TIME_SCALE))
+                                     rules=ps.rules_with(ps.SECONDS_TIME_SCALE))
     try:
         yield envoy, prometheus
     finally:
