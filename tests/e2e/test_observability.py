@@ -19,6 +19,7 @@ import json
 import time
 
 import pytest
+import yaml
 
 import prometheus_server as ps
 import stack as s
@@ -218,3 +219,22 @@ def test_key_alerts_fire_during_a_key_server_outage_and_resolve_after(traffic, e
     wait_until(lambda: outage_alerts() == {}, 60, "both key alerts to resolve")
     age = prometheus.query(f'jira_entra_guard_key_set_age_seconds{{tenant="{s.TENANT}"}}')
     assert float(age[0]["value"][1]) <= 5
+
+
+def test_every_alert_has_a_firing_and_a_quiet_unit_test_and_a_runbook_row():
+    """What `promtool test rules` cannot check about itself: that no alert is left untested, and
+    that every runbook link leads to a row about that alert."""
+    rules = yaml.safe_load(ps.ALERT_RULES.read_text())
+    alerts = {r["alert"]: r for g in rules["groups"] for r in g["rules"]}
+    unit = yaml.safe_load((ps.OBSERVABILITY / "alerts.test.yaml").read_text())
+    cases: dict[str, list[bool]] = {name: [] for name in alerts}
+    for group in unit["tests"]:
+        for case in group.get("alert_rule_test", []):
+            cases[case["alertname"]].append(bool(case["exp_alerts"]))
+    readme = (s.ROOT / "README.md").read_text()
+    runbooks = readme.split("### When an alert fires", 1)[1].split("\n## ", 1)[0]
+    for name, rule in alerts.items():
+        assert True in cases[name] and False in cases[name], f"{name}: {cases[name]}"
+        assert rule["annotations"]["runbook_url"] == "README.md#when-an-alert-fires"
+        assert f"`{name}`" in runbooks, f"{name} has no row in 'When an alert fires'"
+        assert f"`{name}`" in readme.split("### Alerts and dashboards", 1)[1], name
