@@ -16,8 +16,9 @@ over HTTPS with a certificate from the stack's local CA (stack/local_ca.py; `--h
 plain HTTP for debugging). `{tenant}` is a tenant GUID or one of its configured domain names.
 Client assertions are checked as Entra checks them (RS256 or PS256, `x5t`/`x5t#S256` with or
 without padding, optional `x5c`, `aud` = the token endpoint the client used), so Microsoft's
-libraries (MSAL, Azure Identity) get tokens from it unmodified. Plus loopback-only control endpoints under /_emulator/ that the tests use to
-mint crafted tokens, rotate keys, inject key-set faults and read counters.
+libraries (MSAL, Azure Identity) get tokens from it unmodified. Plus loopback-only control
+endpoints under /_emulator/ that the tests use to mint crafted tokens, rotate keys, inject
+key-set faults and read counters.
 See stack/README.md for the full description.
 
 Only the Python standard library and `cryptography` are used.

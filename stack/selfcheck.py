@@ -506,7 +506,7 @@ class SelfCheck:
         ]
         for assertion, code in refused:
             status, body = self.post_form(self.token_form(REPORTING_BOT, assertion))
-            expect_error((status, body), 400 if code == 9002313 else 401, "invalid_client", code)
+            expect_error((status, body), 401, "invalid_client", code)
 
     def check_msal_and_azure_identity(self) -> None:
         """Microsoft's libraries, unmodified, get tokens from the emulator over HTTPS."""
