@@ -42,10 +42,10 @@ wait_port 8090; wait_port 8091; wait_port 10000
 
 TENANT=72f988bf-86f1-41af-91ab-2d7cd011db47
 CA=stack/tls/ca.crt
-client() { # name app-id method path
+client() { # name app-id method path [client options]
   $PY stack/jira_client.py --authority https://127.0.0.1:8090 --tenant "$TENANT" \
     --client-id "$2" --cert "stack/pki/$1.crt" --key "stack/pki/$1.key" \
-    --scope api://jira-gateway/.default --jira http://127.0.0.1:10000 "$3" "$4"
+    --scope api://jira-gateway/.default --jira http://127.0.0.1:10000 "$3" "$4" "${@:5}"
 }
 expect() { # expected-status description command...
   local want=$1 what=$2; shift 2
@@ -65,6 +65,8 @@ echo "  curl --cacert $CA, or SSL_CERT_FILE=$PWD/$CA (Python's ssl, OpenSSL-base
 
 expect 200 "reporting-bot gets a token with MSAL and its certificate, and reads Jira" \
   client reporting-bot 3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01 GET /rest/api/2/myself
+expect 200 "ci-pipeline sends its certificate (MSAL signs PS256 with x5c) and reads OPS-1" \
+  client ci-pipeline 8d1e7c62-2f4b-4d57-8a0e-7c0a55a1b202 GET /rest/api/2/issue/OPS-1 --send-x5c
 expect 401 "the same call without a token" \
   curl -s -w '\nHTTP %{http_code}\n' http://127.0.0.1:10000/rest/api/2/myself
 expect 403 "reporting-bot tries to create an issue (method not in its ACL)" \
