@@ -17,6 +17,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -287,6 +288,28 @@ class SelfCheck:
         # A tenant is addressable by its domain name; the document names it by GUID.
         status, doc4 = http_json("GET", f"{self.emu}/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration")
         check(status == 200 and doc4["token_endpoint"] == doc["token_endpoint"], f"domain discovery {status}")
+
+    def check_tls_certificate(self) -> None:
+        """The emulator's certificate chains to the local CA, for localhost and 127.0.0.1 only;
+        the CA cannot vouch for another DNS name."""
+        tls = local_ca.ensure()
+        port = int(self.emu.rsplit(":", 1)[1])
+        for name in ("localhost", "127.0.0.1"):
+            context = ssl.create_default_context(cafile=str(tls.ca_cert))
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+                with context.wrap_socket(raw, server_hostname=name) as conn:
+                    check(conn.version() in ("TLSv1.2", "TLSv1.3"), f"TLS version {conn.version()}")
+        context = ssl.create_default_context(cafile=str(tls.ca_cert))
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+                context.wrap_socket(raw, server_hostname="login.microsoftonline.com").close()
+            raise AssertionError("the emulator's certificate passed for login.microsoftonline.com")
+        except ssl.SSLCertVerificationError:
+            pass
+        ca = x509.load_pem_x509_certificate(tls.ca_cert.read_bytes())
+        constraints = ca.extensions.get_extension_for_class(x509.NameConstraints)
+        check(constraints.critical and constraints.value.permitted_subtrees == [x509.DNSName("localhost")],
+              f"CA name constraints {constraints}")
 
     def check_instance_discovery(self) -> None:
         host = self.emu.split("://", 1)[1]
