@@ -35,7 +35,8 @@ def router() -> dict:
 
 
 def base_config(port: int, admin_port: int, http_filters: list[dict], *,
-                entra_port: int | None = None, access_log: list | None = None,
+                entra_port: int | None = None, entra_transport_socket: dict | None = None,
+                access_log: list | None = None,
                 memory_allocator_manager: dict | None = None) -> dict:
     """A complete bootstrap: one listener on 127.0.0.1:`port` answering 200 itself."""
     hcm = {
@@ -65,7 +66,7 @@ def base_config(port: int, admin_port: int, http_filters: list[dict], *,
         hcm["access_log"] = access_log
     clusters = []
     if entra_port is not None:
-        clusters.append({
+        entra = {
             "name": "entra",
             "type": "STATIC",
             "connect_timeout": "2s",
@@ -74,7 +75,11 @@ def base_config(port: int, admin_port: int, http_filters: list[dict], *,
                 "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
                     "socket_address": {"address": "127.0.0.1", "port_value": entra_port}}}}]}],
             },
-        })
+        }
+        if entra_transport_socket is not None:
+            # The emulator serves HTTPS: the shipped cluster's TLS settings (stack.entra_transport_socket).
+            entra["transport_socket"] = entra_transport_socket
+        clusters.append(entra)
     bootstrap = {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "static_resources": {

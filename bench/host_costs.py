@@ -114,13 +114,14 @@ def _measure(args, workdir: Path, envoys: rb.Envoys) -> dict:
     jwks = {}
     for tenant in plugin["tenants"]:
         tid = tenant["tenant_id"]
-        with urllib.request.urlopen(f"{emulator.url}/{tid}/discovery/v2.0/keys", timeout=10) as r:
+        with stack.urlopen(f"{emulator.url}/{tid}/discovery/v2.0/keys", timeout=10) as r:
             jwks[tid] = r.read().decode()
 
     def make(filters, **extra):
         def config(port, admin_port):
             return with_probe_route(ec.base_config(
-                port, admin_port, filters, memory_allocator_manager=allocator, **extra))
+                port, admin_port, filters, memory_allocator_manager=allocator,
+                entra_transport_socket=stack.entra_transport_socket(), **extra))
         return config
 
     configs = {name: make([ec.host_cost_probe_filter(str(PROBE_WASM), probe)])

@@ -466,7 +466,7 @@ def _run(args, workdir: Path, envoys: Envoys) -> dict:
     jwks = {}
     for tenant in plugin["tenants"]:
         tid = tenant["tenant_id"]
-        with urllib.request.urlopen(f"{emulator.url}/{tid}/discovery/v2.0/keys", timeout=10) as r:
+        with stack.urlopen(f"{emulator.url}/{tid}/discovery/v2.0/keys", timeout=10) as r:
             jwks[tid] = r.read().decode()
 
     # Tokens: one reused (warm), a pool cycled (cold), a pool sent once (memory check).
@@ -516,7 +516,8 @@ def _run(args, workdir: Path, envoys: Envoys) -> dict:
         def config(port, admin_port):
             def base(filters, **extra):
                 return ec.base_config(port, admin_port, filters,
-                                      memory_allocator_manager=allocator, **extra)
+                                      memory_allocator_manager=allocator,
+                                      entra_transport_socket=stack.entra_transport_socket(), **extra)
             if name == NONE:
                 return base([])
             if name == NOOP:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what is missing (scripts/setup.sh), then
-# format, lint (host and wasm32), unit tests natively and inside a WASI runtime, the release
-# build and its import check, the local stack's self-check, and the end-to-end tests that run
-# the built .wasm in a real Envoy (with the deployment files and the OCI packaging).
+# format, lint (host and wasm32), unit tests natively and inside a WASI runtime, the alert rules'
+# unit tests (promtool), the release build and its import check, the local stack's self-check,
+# and the end-to-end tests that run the built .wasm in a real Envoy (with the deployment files
+# and the OCI packaging).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,10 @@ cargo test --workspace --locked
 
 step "unit tests of the core inside Wasm (node:wasi)"
 cargo test -p jira-entra-guard-core --target wasm32-wasip1 --locked
+
+step "alert rules: promtool check and unit tests (deploy/observability/)"
+promtool check rules deploy/observability/alerts.yaml
+promtool test rules deploy/observability/alerts.test.yaml
 
 step "fuzzing: every cargo-fuzz target for 60s (docs/hardening.md)"
 scripts/fuzz.sh 60

@@ -10,9 +10,15 @@ service client and a token-verifying gateway talk to:
   GET  /{tenant}/discovery/keys                          (v1 signing-key set)
   POST /{tenant}/oauth2/v2.0/token                       (client credentials)
   POST /{tenant}/oauth2/token                            (v1 endpoint, `resource`)
+  GET  /common/discovery/instance                        (instance discovery, this host only)
 
-plus loopback-only control endpoints under /_emulator/ that the tests use to
-mint crafted tokens, rotate keys, inject key-set faults and read counters.
+over HTTPS with a certificate from the stack's local CA (stack/local_ca.py; `--http` serves
+plain HTTP for debugging). `{tenant}` is a tenant GUID or one of its configured domain names.
+Client assertions are checked as Entra checks them (RS256 or PS256, `x5t`/`x5t#S256` with or
+without padding, optional `x5c`, `aud` = the token endpoint the client used), so Microsoft's
+libraries (MSAL, Azure Identity) get tokens from it unmodified. Plus loopback-only control
+endpoints under /_emulator/ that the tests use to mint crafted tokens, rotate keys, inject
+key-set faults and read counters.
 See stack/README.md for the full description.
 
 Only the Python standard library and `cryptography` are used.
@@ -29,6 +35,7 @@ import json
 import os
 import re
 import secrets
+import ssl
 import sys
 import threading
 import time
@@ -36,6 +43,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import local_ca
 from loopback_server import is_loopback, serve
 
 from cryptography import x509
@@ -210,6 +218,9 @@ class Client:
 class Tenant:
     def __init__(self, raw: dict, base_dir: str) -> None:
         self.tenant_id = str(uuid.UUID(raw["tenant_id"]))
+        # Verified domain names (e.g. contoso.onmicrosoft.com): Entra accepts them in the
+        # authority path in place of the GUID.
+        self.domains = [str(d).lower() for d in raw.get("domains", [])]
         self.apis = [Api(a) for a in raw.get("apis", [])]
         self.clients: dict[str, Client] = {}
         for c in raw.get("clients", []):
@@ -332,10 +343,15 @@ class Emulator:
         self.attacker_key = SigningKey()
 
     def tenant(self, tenant_id: str) -> Tenant | None:
+        """The tenant named by GUID or by one of its domain names."""
         try:
             return self.tenants.get(str(uuid.UUID(tenant_id)))
         except (ValueError, TypeError, AttributeError):
+            pass
+        if not isinstance(tenant_id, str):
             return None
+        name = tenant_id.lower()
+        return next((t for t in self.tenants.values() if name in t.domains), None)
 
     def signing_key(self, tenant: Tenant | None, selector: str | None) -> SigningKey:
         selector = selector or "active"
@@ -421,7 +437,7 @@ class Emulator:
 
     # -- token endpoint ----------------------------------------------------
 
-    def token_endpoint(self, tenant: Tenant, form: dict, basic: tuple | None, host: str, v1: bool) -> dict:
+    def token_endpoint(self, tenant: Tenant, form: dict, basic: tuple | None, base_url: str, v1: bool) -> dict:
         grant_type = form.get("grant_type")
         if not grant_type:
             raise missing_parameter("grant_type")
@@ -455,7 +471,7 @@ class Emulator:
                 "have sent your authentication request to the wrong tenant.",
             )
 
-        acr = self._authenticate_client(tenant, client, form, basic, host)
+        acr = self._authenticate_client(tenant, client, form, basic, base_url)
         token, _header, claims = self.build_access_token(tenant, client, api, resource, acr)
         if v1:
             return {
@@ -496,7 +512,7 @@ class Emulator:
             )
         return scopes[0][: -len(suffix)]
 
-    def _authenticate_client(self, tenant: Tenant, client: Client, form: dict, basic, host: str) -> str:
+    def _authenticate_client(self, tenant: Tenant, client: Client, form: dict, basic, base_url: str) -> str:
         assertion = form.get("client_assertion")
         assertion_type = form.get("client_assertion_type")
         secret = form.get("client_secret")
@@ -515,7 +531,7 @@ class Emulator:
                                  f"is not supported; expected '{JWT_BEARER}'.")
             if not assertion:
                 raise missing_parameter("client_assertion")
-            self._verify_assertion(tenant, client, assertion, host)
+            self._verify_assertion(tenant, client, assertion, base_url)
             return "2"
         if secret is not None:
             if client.client_secret is None or not hmac.compare_digest(
@@ -532,51 +548,12 @@ class Emulator:
                          "'client_assertion', 'client_secret' or 'request' is required for the "
                          "'client_credentials' grant type.")
 
-    def _verify_assertion(self, tenant: Tenant, client: Client, assertion: str, host: str) -> None:
-        malformed = OAuthError(401, "invalid_client", 50027,
-                               "JWT token is invalid or malformed (client assertion).")
-        parts = assertion.split(".")
-        if len(parts) != 3:
-            raise malformed
+    def _verify_assertion(self, tenant: Tenant, client: Client, assertion: str, base_url: str) -> None:
+        header, claims, signing_input, signature = parse_assertion(assertion)
+        verify_signature = assertion_verifier(header.get("alg"))
+        cert = find_assertion_certificate(client, header)
         try:
-            header = json.loads(b64url_decode(parts[0]))
-            claims = json.loads(b64url_decode(parts[1]))
-            signature = b64url_decode(parts[2])
-        except (ValueError, UnicodeDecodeError):
-            raise malformed from None
-        if not isinstance(header, dict) or not isinstance(claims, dict):
-            raise malformed
-
-        alg = header.get("alg")
-        if alg != "RS256":
-            raise OAuthError(401, "invalid_client", 5002738,
-                             f"Invalid JWT token. '{alg}' is not a supported signature algorithm. "
-                             "Supported signing algorithms are: 'RS256'.")
-
-        x5t = header.get("x5t")
-        x5t_s256 = header.get("x5t#S256")
-        cert = None
-        for candidate in client.certs:
-            if x5t is None and x5t_s256 is None:
-                break
-            if x5t is not None and x5t != candidate.x5t:
-                continue
-            if x5t_s256 is not None and x5t_s256 != candidate.x5t_s256:
-                continue
-            cert = candidate
-            break
-        if cert is None:
-            configured = ", ".join(f"'{c.x5t}'" for c in client.certs) or "none"
-            presented = x5t if x5t is not None else (x5t_s256 or "")
-            raise OAuthError(
-                401, "invalid_client", 700027,
-                "Client assertion failed signature validation. [Reason - The key was not found., "
-                f"Thumbprint of key used by client: '{presented}', Configured keys for this "
-                f"application: [{configured}]]",
-            )
-        try:
-            cert.public_key.verify(signature, (parts[0] + "." + parts[1]).encode("ascii"),
-                                   padding.PKCS1v15(), hashes.SHA256())
+            verify_signature(cert.public_key, signature, signing_input)
         except InvalidSignature:
             raise OAuthError(
                 401, "invalid_client", 700027,
@@ -584,45 +561,149 @@ class Emulator:
                 f"value did not match the expected signature value., Thumbprint of key used by "
                 f"client: '{cert.x5t}']",
             ) from None
+        check_assertion_audience(claims.get("aud"), tenant, base_url)
+        check_assertion_subject(claims, client)
+        check_assertion_times(claims)
 
-        allowed_aud = {
-            f"http://{host}/{tenant.tenant_id}/oauth2/v2.0/token",
-            f"{PUBLIC_AUTHORITY}/{tenant.tenant_id}/oauth2/v2.0/token",
-            f"http://{host}/{tenant.tenant_id}/oauth2/token",
-            f"{PUBLIC_AUTHORITY}/{tenant.tenant_id}/oauth2/token",
-        }
-        aud = claims.get("aud")
-        if aud not in allowed_aud:
+
+ASSERTION_MALFORMED = (401, "invalid_client", 50027, "JWT token is invalid or malformed (client assertion).")
+
+
+def parse_assertion(assertion: str) -> tuple[dict, dict, bytes, bytes]:
+    """(header, claims, signing input, signature) of a compact JWS, or AADSTS50027."""
+    parts = assertion.split(".")
+    if len(parts) != 3:
+        raise OAuthError(*ASSERTION_MALFORMED)
+    try:
+        header = json.loads(b64url_decode(parts[0]))
+        claims = json.loads(b64url_decode(parts[1]))
+        signature = b64url_decode(parts[2])
+    except (ValueError, UnicodeDecodeError):
+        raise OAuthError(*ASSERTION_MALFORMED) from None
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        raise OAuthError(*ASSERTION_MALFORMED)
+    return header, claims, (parts[0] + "." + parts[1]).encode("ascii"), signature
+
+
+def _verify_rs256(public_key, signature: bytes, data: bytes) -> None:
+    public_key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+
+
+def _verify_ps256(public_key, signature: bytes, data: bytes) -> None:
+    # RFC 7518 3.5: MGF1 with SHA-256 and a salt as long as the hash.
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
+    public_key.verify(signature, data, pss, hashes.SHA256())
+
+
+ASSERTION_ALGORITHMS = {"RS256": _verify_rs256, "PS256": _verify_ps256}
+
+
+def assertion_verifier(alg):
+    verifier = ASSERTION_ALGORITHMS.get(alg) if isinstance(alg, str) else None
+    if verifier is None:
+        raise OAuthError(401, "invalid_client", 5002738,
+                         f"Invalid JWT token. '{alg}' is not a supported signature algorithm. "
+                         "Supported signing algorithms are: 'RS256, PS256'.")
+    return verifier
+
+
+def _unpadded(thumbprint) -> str | None:
+    """MSAL sends thumbprints base64url-encoded *with* `=` padding, others without; Entra takes
+    both."""
+    return thumbprint.rstrip("=") if isinstance(thumbprint, str) else None
+
+
+def _key_not_found(presented, client: Client) -> OAuthError:
+    configured = ", ".join(f"'{c.x5t}'" for c in client.certs) or "none"
+    return OAuthError(
+        401, "invalid_client", 700027,
+        "Client assertion failed signature validation. [Reason - The key was not found., "
+        f"Thumbprint of key used by client: '{presented or ''}', Configured keys for this "
+        f"application: [{configured}]]",
+    )
+
+
+def _x5c_leaf_thumbprints(x5c) -> tuple[str, str]:
+    """SHA-1 and SHA-256 thumbprints of the first (leaf) certificate of an `x5c` header."""
+    if not isinstance(x5c, list) or not x5c or not isinstance(x5c[0], str):
+        raise OAuthError(*ASSERTION_MALFORMED)
+    try:
+        # MSAL copies the PEM body, line breaks included.
+        der = base64.b64decode("".join(x5c[0].split()), validate=True)
+        x509.load_der_x509_certificate(der)
+    except ValueError:
+        raise OAuthError(*ASSERTION_MALFORMED) from None
+    return thumbprint_sha1(der), thumbprint_sha256(der)
+
+
+def find_assertion_certificate(client: Client, header: dict) -> ClientCert:
+    """The registered certificate the assertion's header names by `x5t` and/or `x5t#S256`
+    (every thumbprint given must match it). An `x5c` chain is accepted when its leaf is that
+    same certificate; it never stands in for a thumbprint or a registration."""
+    x5t, x5t_s256 = _unpadded(header.get("x5t")), _unpadded(header.get("x5t#S256"))
+    presented = header.get("x5t") if x5t is not None else header.get("x5t#S256")
+    if x5t is None and x5t_s256 is None:
+        raise _key_not_found(presented, client)
+    cert = next((c for c in client.certs
+                 if (x5t is None or x5t == c.x5t) and (x5t_s256 is None or x5t_s256 == c.x5t_s256)),
+                None)
+    if cert is None:
+        raise _key_not_found(presented, client)
+    if "x5c" in header and _x5c_leaf_thumbprints(header["x5c"]) != (cert.x5t, cert.x5t_s256):
+        raise _key_not_found(presented, client)
+    return cert
+
+
+def assertion_audiences(tenant: Tenant, base_url: str) -> set[str]:
+    """The token endpoints an assertion may name: v2 and v1, on the host the client used or on
+    the public authority, with the tenant as GUID or domain name."""
+    return {
+        f"{base}/{name}/{path}".lower()
+        for base in (base_url, PUBLIC_AUTHORITY)
+        for name in (tenant.tenant_id, *tenant.domains)
+        for path in ("oauth2/v2.0/token", "oauth2/token")
+    }
+
+
+def check_assertion_audience(aud, tenant: Tenant, base_url: str) -> None:
+    if not isinstance(aud, str) or aud.lower() not in assertion_audiences(tenant, base_url):
+        raise OAuthError(
+            401, "invalid_client", 700021,
+            f"Client assertion audience claim does not match the token endpoint. Audience in "
+            f"the assertion: '{aud}'. Expected: '{base_url}/{tenant.tenant_id}/oauth2/v2.0/token'.",
+        )
+
+
+def check_assertion_subject(claims: dict, client: Client) -> None:
+    for value in (claims.get("iss"), claims.get("sub")):
+        if not isinstance(value, str) or value.lower() != client.app_id:
             raise OAuthError(
                 401, "invalid_client", 700021,
-                f"Client assertion audience claim does not match the token endpoint. Audience in "
-                f"the assertion: '{aud}'. Expected: '{PUBLIC_AUTHORITY}/{tenant.tenant_id}/oauth2/v2.0/token'.",
+                "Client assertion application identifier doesn't match 'client_id' parameter. "
+                "The 'iss' and 'sub' claims of the assertion must both be the client id.",
             )
 
-        iss, sub = claims.get("iss"), claims.get("sub")
-        for value in (iss, sub):
-            if not isinstance(value, str) or value.lower() != client.app_id:
-                raise OAuthError(
-                    401, "invalid_client", 700021,
-                    "Client assertion application identifier doesn't match 'client_id' parameter. "
-                    "The 'iss' and 'sub' claims of the assertion must both be the client id.",
-                )
 
-        now = time.time()
-        exp, nbf = claims.get("exp"), claims.get("nbf")
-        if not _is_number(exp) or (nbf is not None and not _is_number(nbf)):
-            raise malformed
-        if exp <= now or (nbf is not None and nbf > now + ASSERTION_NBF_SKEW):
-            raise OAuthError(
-                401, "invalid_client", 700024,
-                f"Client assertion is not within its valid time range. Current time: "
-                f"{_iso(now)}, assertion valid from {_iso(nbf) if nbf is not None else 'unspecified'}, "
-                f"expiry time of assertion {_iso(exp)}.",
-            )
-        jti = claims.get("jti")
-        if not isinstance(jti, str) or not jti:
-            raise OAuthError(401, "invalid_client", 50027,
-                             "JWT token is invalid or malformed: the client assertion has no 'jti' claim.")
+def check_assertion_times(claims: dict) -> None:
+    """`exp` in the future, `nbf` (if any) at most five minutes ahead; numbers may be floats
+    (MSAL sends `time.time()`). A `jti` is required; its reuse is not refused, as MSAL reuses
+    one assertion for several requests within its lifetime."""
+    now = time.time()
+    exp, nbf = claims.get("exp"), claims.get("nbf")
+    if not _is_number(exp) or (nbf is not None and not _is_number(nbf)) \
+            or ("iat" in claims and not _is_number(claims["iat"])):
+        raise OAuthError(*ASSERTION_MALFORMED)
+    if exp <= now or (nbf is not None and nbf > now + ASSERTION_NBF_SKEW):
+        raise OAuthError(
+            401, "invalid_client", 700024,
+            f"Client assertion is not within its valid time range. Current time: "
+            f"{_iso(now)}, assertion valid from {_iso(nbf) if nbf is not None else 'unspecified'}, "
+            f"expiry time of assertion {_iso(exp)}.",
+        )
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not jti:
+        raise OAuthError(401, "invalid_client", 50027,
+                         "JWT token is invalid or malformed: the client assertion has no 'jti' claim.")
 
 
 def _is_number(value) -> bool:
@@ -656,6 +737,7 @@ class Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     emulator: Emulator  # set on the subclass in main()
+    scheme = "https"  # "http" when serving plain HTTP (set in main())
 
     # -- plumbing ----------------------------------------------------------
 
@@ -718,6 +800,14 @@ class Handler(BaseHTTPRequestHandler):
         addr, port = self.server.server_address[:2]
         return f"{addr}:{port}"
 
+    def _scheme(self) -> str:
+        """The scheme the client used: a proxy in front says so in X-Forwarded-Proto."""
+        forwarded = self.headers.get("X-Forwarded-Proto", "").split(",", 1)[0].strip().lower()
+        return forwarded if forwarded in ("http", "https") else self.scheme
+
+    def _base_url(self) -> str:
+        return f"{self._scheme()}://{self._host()}"
+
     # -- dispatch ----------------------------------------------------------
 
     def do_GET(self) -> None:
@@ -772,6 +862,10 @@ class Handler(BaseHTTPRequestHandler):
         tenant_part = unquote(segments[0])
         rest = segments[1] if len(segments) > 1 else ""
         emu = self.emulator
+
+        if tenant_part.lower() == "common" and rest == "discovery/instance":
+            self._send_json(200, self._instance_discovery(parse_qs(urlsplit(self.path).query)))
+            return
 
         if rest in METADATA_ROUTES:
             kind, v2 = METADATA_ROUTES[rest]
@@ -829,7 +923,7 @@ class Handler(BaseHTTPRequestHandler):
                 form = {k: v[0] for k, v in parsed.items()}
             with emu.lock:
                 result = emu.token_endpoint(tenant, form, self._basic_credentials(),
-                                            self._host(), v1)
+                                            self._base_url(), v1)
             self._send_json(200, result, {
                 "Cache-Control": "no-store, no-cache",
                 "Pragma": "no-cache",
@@ -852,8 +946,24 @@ class Handler(BaseHTTPRequestHandler):
         user, password = decoded.split(":", 1)
         return unquote(user.replace("+", " ")), unquote(password.replace("+", " "))
 
+    def _instance_discovery(self, query: dict) -> dict:
+        """Entra's instance discovery, answering for this emulator's own host only: MSAL asks it
+        whether an authority is a known cloud and where the tenant's discovery document is."""
+        base = self._base_url()
+        host = urlsplit(base).hostname or ""
+        endpoint = (query.get("authorization_endpoint") or [f"{base}/common/oauth2/authorize"])[0]
+        asked = urlsplit(endpoint)
+        if (asked.hostname or "").lower() != host.lower():
+            raise OAuthError(400, "invalid_instance", 50049, "Unknown or invalid instance.")
+        tenant = asked.path.lstrip("/").split("/", 1)[0] or "common"
+        return {
+            "tenant_discovery_endpoint": f"{base}/{tenant}/v2.0/.well-known/openid-configuration",
+            "api-version": "1.1",
+            "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
+        }
+
     def _discovery_document(self, tenant: Tenant, v2: bool) -> dict:
-        base = f"http://{self._host()}/{tenant.tenant_id}"
+        base = f"{self._base_url()}/{tenant.tenant_id}"
         common = {
             "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt",
                                                       "client_secret_basic"],
@@ -1099,14 +1209,36 @@ def main(argv: list[str] | None = None) -> int:
                         help="tenant/app registration file (default: %(default)s)")
     parser.add_argument("--port", type=int, default=8090, help="listen port, 0 = any free port")
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    parser.add_argument("--http", action="store_true",
+                        help="serve plain HTTP (debugging only: Microsoft's libraries refuse it)")
+    parser.add_argument("--tls-dir", default=str(local_ca.DEFAULT_DIR),
+                        help="local CA directory, created on first use (default: %(default)s)")
+    parser.add_argument("--tls-cert", help="serve this certificate chain (PEM) instead of the local CA's")
+    parser.add_argument("--tls-key", help="the private key of --tls-cert (PEM)")
     args = parser.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
 
     if not is_loopback(args.host):
         parser.error("--host must be a loopback address")
 
     emulator = Emulator(args.config)
-    handler = type("BoundHandler", (Handler,), {"emulator": emulator})
-    return serve("entra-emulator", args.host, args.port, handler)
+    tls = None if args.http else server_tls_context(args.tls_dir, args.tls_cert, args.tls_key)
+    handler = type("BoundHandler", (Handler,), {"emulator": emulator,
+                                                "scheme": "http" if args.http else "https"})
+    return serve("entra-emulator", args.host, args.port, handler, tls)
+
+
+def server_tls_context(tls_dir: str, cert: str | None = None, key: str | None = None) -> ssl.SSLContext:
+    """TLS 1.2+ with the given certificate, else the one the local CA issues (created on first
+    use)."""
+    if cert is None or key is None:
+        files = local_ca.ensure(tls_dir)
+        cert, key = str(files.server_cert), str(files.server_key)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context
 
 
 if __name__ == "__main__":

@@ -1,18 +1,18 @@
 #!/usr/bin/env python3
 """A Jira service client that authenticates the way a real daemon does with Entra ID.
 
-It obtains an app-only access token with the OAuth 2.0 client-credentials grant,
-authenticating with a certificate (a signed client assertion, `private_key_jwt`)
-or a client secret, then calls the Jira REST API through jira-entra-guard with
+It obtains an app-only access token with MSAL (Microsoft's library, `msal` on PyPI) and the
+OAuth 2.0 client-credentials grant, authenticating with a certificate (MSAL signs the client
+assertion) or a client secret, then calls the Jira REST API through jira-entra-guard with
 `Authorization: Bearer <token>`.
 
-Works against the local Entra emulator (http://127.0.0.1:8090) and against the
-real Entra ID (`--authority https://login.microsoftonline.com`; TLS is verified
-with the system trust store).
+Works against the local Entra emulator (https://127.0.0.1:8090, trusting the stack's local CA
+`stack/tls/ca.crt`) and against the real Entra ID (`--authority https://login.microsoftonline.com`;
+TLS is verified with the system trust store).
 
-Importable helpers for tests: build_client_assertion, request_token,
-post_token_request, decode_jwt_unverified, call_jira, load_certificate,
-load_private_key.
+Importable: msal_app / acquire_token (the MSAL flow), and the hand-made pieces the self-check
+uses to send crafted requests: build_client_assertion, request_token, post_token_request, plus
+decode_jwt_unverified, call_jira, load_certificate, load_private_key.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+LOCAL_CA = os.path.join(HERE, "tls", "ca.crt")
+DEFAULT_AUTHORITY = "https://127.0.0.1:8090"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 USER_AGENT = "jira-entra-guard-demo-client/1.0"
 ASSERTION_LIFETIME = 600
@@ -41,14 +44,15 @@ ASSERTION_LIFETIME = 600
 class TokenRequestError(Exception):
     """The token endpoint refused the request (or answered with something unexpected)."""
 
-    def __init__(self, status: int, body) -> None:
+    def __init__(self, status: int | None, body) -> None:
         self.status = status
         self.body = body
         if isinstance(body, dict):
             summary = f"{body.get('error')}: {body.get('error_description', '')}".strip()
         else:
             summary = str(body)[:300]
-        super().__init__(f"token request failed with HTTP {status}: {summary}")
+        where = f" with HTTP {status}" if status is not None else ""
+        super().__init__(f"token request failed{where}: {summary}")
 
 
 def b64url(data: bytes) -> str:
@@ -182,6 +186,60 @@ def request_token(
     return body
 
 
+def is_local_authority(authority: str) -> bool:
+    host = (urllib.parse.urlsplit(authority).hostname or "").lower()
+    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
+
+
+def trust_ca_file(path: str) -> None:
+    """Makes MSAL (and Azure Identity) trust `path`. Both send through `requests`, which lets a
+    REQUESTS_CA_BUNDLE in the environment win over the `verify=` given to MSAL, so setting the
+    variable is the one setting that holds in every environment."""
+    os.environ["REQUESTS_CA_BUNDLE"] = path
+
+
+def msal_app(authority: str, tenant: str, client_id: str, *, cert_path: str | None = None,
+             key_path: str | None = None, client_secret: str | None = None,
+             send_x5c: bool = False, ca_file: str | None = None, timeout: float = 30.0):
+    """An MSAL ConfidentialClientApplication for `{authority}/{tenant}`.
+
+    With a certificate MSAL signs the client assertion: RS256 with the SHA-1 thumbprint (`x5t`),
+    or, with `send_x5c`, PS256 with `x5t#S256` and the certificate in `x5c` (what Entra's
+    subject name/issuer authentication needs). A loopback authority (the emulator) is used
+    as-is: MSAL's instance discovery would ask login.microsoftonline.com about it."""
+    import msal  # imported here so the hand-made helpers work without it
+
+    if client_secret is not None:
+        credential = client_secret
+    elif cert_path and key_path:
+        with open(_resolve(key_path), encoding="ascii") as fh:
+            key_pem = fh.read()
+        cert = load_certificate(cert_path)
+        if send_x5c:
+            credential = {"private_key": key_pem, "public_certificate":
+                          cert.public_bytes(serialization.Encoding.PEM).decode("ascii")}
+        else:
+            credential = {"private_key": key_pem, "thumbprint": cert.fingerprint(hashes.SHA1()).hex()}
+    else:
+        raise ValueError("need a certificate and key, or a client secret")
+    local = is_local_authority(authority)
+    return msal.ConfidentialClientApplication(
+        client_id, client_credential=credential,
+        authority=f"{authority.rstrip('/')}/{tenant}",
+        verify=ca_file or True, timeout=timeout,
+        instance_discovery=False if local else None,
+    )
+
+
+def acquire_token(app, scope: str) -> dict:
+    """The token for `scope` from MSAL (its cache first); raises TokenRequestError with MSAL's
+    error answer (`error`, `error_description`, `error_codes`)."""
+    result = app.acquire_token_for_client(scopes=[scope])
+    if "access_token" not in result:
+        raise TokenRequestError(None, result)
+    return result
+
+
 def decode_jwt_unverified(token: str) -> tuple[dict, dict]:
     """Decodes header and claims for display only; the signature is NOT checked."""
     header_b64, payload_b64, _sig = token.split(".")
@@ -218,8 +276,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--key", help="client private key (PEM, unencrypted)")
     parser.add_argument("--client-secret", help="client secret, instead of --cert/--key")
     parser.add_argument("--scope", required=True, help="e.g. api://jira-gateway/.default")
-    parser.add_argument("--authority", default="http://127.0.0.1:8090",
+    parser.add_argument("--authority", default=DEFAULT_AUTHORITY,
                         help="Entra authority (default: %(default)s; real: https://login.microsoftonline.com)")
+    parser.add_argument("--ca-file",
+                        help="CA to trust for the authority (default: the local stack's CA for a "
+                             f"loopback authority, {os.path.relpath(LOCAL_CA)}; else the system's)")
+    parser.add_argument("--send-x5c", action="store_true",
+                        help="send the certificate in the assertion (x5c; MSAL then signs PS256)")
     parser.add_argument("--jira", default="http://127.0.0.1:10000",
                         help="Jira base URL, i.e. the gateway (default: %(default)s)")
     parser.add_argument("--token-only", action="store_true", help="print only the raw access token")
@@ -236,20 +299,22 @@ def main(argv: list[str] | None = None) -> int:
     if not args.client_secret and not (args.cert and args.key):
         parser.error("give --cert and --key, or --client-secret")
 
+    ca_file = args.ca_file or (LOCAL_CA if is_local_authority(args.authority) else None)
+    if ca_file:
+        trust_ca_file(ca_file)
     try:
-        token_response = request_token(
-            args.authority, args.tenant, args.client_id, args.scope,
-            cert_path=None if args.client_secret else args.cert,
-            key_path=None if args.client_secret else args.key,
-            client_secret=args.client_secret, timeout=args.timeout,
-        )
+        app = msal_app(args.authority, args.tenant, args.client_id,
+                       cert_path=None if args.client_secret else args.cert,
+                       key_path=None if args.client_secret else args.key,
+                       client_secret=args.client_secret, send_x5c=args.send_x5c,
+                       ca_file=ca_file, timeout=args.timeout)
+        token_response = acquire_token(app, args.scope)
     except TokenRequestError as err:
-        print(f"token request failed: HTTP {err.status}", file=sys.stderr)
-        print(json.dumps(err.body, indent=2) if isinstance(err.body, dict) else err.body,
-              file=sys.stderr)
+        print(f"token request failed: {err.body.get('error')}", file=sys.stderr)
+        print(json.dumps(err.body, indent=2), file=sys.stderr)
         return 1
-    except (OSError, ValueError) as err:
-        print(f"token request failed: {err}", file=sys.stderr)
+    except Exception as err:  # MSAL raises ValueError, requests' errors, ... on set-up failures
+        print(f"token request failed: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
 
     token = token_response["access_token"]

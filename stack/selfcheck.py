@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """End-to-end self-check of the local stack (Entra emulator, Jira stand-in, client).
 
-Starts entra_emulator.py and jira_standin.py as subprocesses on free loopback
-ports, exercises the token flows, the published keys, the Entra-style errors and
-every control endpoint, then stops both servers. Exits non-zero on any failure.
+Starts entra_emulator.py (HTTPS, local CA) and jira_standin.py as subprocesses on
+free loopback ports, exercises the token flows (hand-made assertions and MSAL), the
+published keys, the Entra-style errors and every control endpoint, then stops both
+servers. Exits non-zero on any failure.
 
 Usage: python stack/selfcheck.py [-v]
 """
@@ -16,6 +17,8 @@ import json
 import os
 import queue
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -33,6 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import jira_client  # noqa: E402
+import local_ca  # noqa: E402
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 TENANT2 = "0c9e5a4d-2f7b-4c1e-9d3a-5b6f7e8d9c0a"
@@ -161,10 +165,21 @@ def verifies_with_any(token: str, jwks: dict) -> bool:
     return False
 
 
-def sign_assertion(header: dict, claims: dict, key_name: str) -> str:
+def sign_assertion(header: dict, claims: dict, key_name: str, pss: bool = False) -> str:
     key = jira_client.load_private_key(pki(key_name, "key"))
     signing_input = b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode())
-    return signing_input + "." + b64url(key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256()))
+    pad = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32) if pss else padding.PKCS1v15()
+    return signing_input + "." + b64url(key.sign(signing_input.encode(), pad, hashes.SHA256()))
+
+
+def trust_local_ca() -> str:
+    """Every HTTPS request of this process (urllib, and MSAL through REQUESTS_CA_BUNDLE) trusts
+    the stack's CA; returns its path."""
+    ca = str(local_ca.ensure().ca_cert)
+    context = ssl.create_default_context(cafile=ca)
+    urllib.request.install_opener(urllib.request.build_opener(urllib.request.HTTPSHandler(context=context)))
+    jira_client.trust_ca_file(ca)
+    return ca
 
 
 def check(cond, message: str) -> None:
@@ -249,8 +264,9 @@ class SelfCheck:
         check(status == 200, f"v2 discovery answered {status}")
         doc = json.loads(raw)
         check(doc["issuer"] == f"https://login.microsoftonline.com/{TENANT}/v2.0", "v2 issuer")
-        check(doc["jwks_uri"] == f"http://{host}/{TENANT}/discovery/v2.0/keys", "v2 jwks_uri")
-        check(doc["token_endpoint"] == f"http://{host}/{TENANT}/oauth2/v2.0/token", "v2 token_endpoint")
+        check(self.emu.startswith("https://"), f"emulator does not serve HTTPS: {self.emu}")
+        check(doc["jwks_uri"] == f"https://{host}/{TENANT}/discovery/v2.0/keys", "v2 jwks_uri")
+        check(doc["token_endpoint"] == f"https://{host}/{TENANT}/oauth2/v2.0/token", "v2 token_endpoint")
         check(doc["id_token_signing_alg_values_supported"] == ["RS256"], "alg values")
         check(doc["tenant_region_scope"] == "NA", "tenant_region_scope")
         for field in ("token_endpoint_auth_methods_supported", "response_types_supported",
@@ -259,12 +275,55 @@ class SelfCheck:
         status, doc1 = http_json("GET", f"{self.emu}/{TENANT}/.well-known/openid-configuration")
         check(status == 200, f"v1 discovery answered {status}")
         check(doc1["issuer"] == f"https://sts.windows.net/{TENANT}/", "v1 issuer")
-        check(doc1["jwks_uri"] == f"http://{host}/{TENANT}/discovery/keys", "v1 jwks_uri")
-        check(doc1["token_endpoint"] == f"http://{host}/{TENANT}/oauth2/token", "v1 token_endpoint")
-        # Host header drives the advertised URLs.
+        check(doc1["jwks_uri"] == f"https://{host}/{TENANT}/discovery/keys", "v1 jwks_uri")
+        check(doc1["token_endpoint"] == f"https://{host}/{TENANT}/oauth2/token", "v1 token_endpoint")
+        # Host and X-Forwarded-Proto drive the advertised URLs.
         status, doc2 = http_json("GET", f"{self.emu}/{TENANT}/v2.0/.well-known/openid-configuration",
                                  headers={"Host": "login.local:1234"})
-        check(doc2["jwks_uri"] == f"http://login.local:1234/{TENANT}/discovery/v2.0/keys", "Host-based jwks_uri")
+        check(doc2["jwks_uri"] == f"https://login.local:1234/{TENANT}/discovery/v2.0/keys", "Host-based jwks_uri")
+        status, doc3 = http_json("GET", f"{self.emu}/{TENANT}/v2.0/.well-known/openid-configuration",
+                                 headers={"Host": "entra.local", "X-Forwarded-Proto": "http"})
+        check(doc3["token_endpoint"] == f"http://entra.local/{TENANT}/oauth2/v2.0/token",
+              "X-Forwarded-Proto-based token_endpoint")
+        # A tenant is addressable by its domain name; the document names it by GUID.
+        status, doc4 = http_json("GET", f"{self.emu}/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration")
+        check(status == 200 and doc4["token_endpoint"] == doc["token_endpoint"], f"domain discovery {status}")
+
+    def check_tls_certificate(self) -> None:
+        """The emulator's certificate chains to the local CA, for localhost and 127.0.0.1 only;
+        the CA cannot vouch for another DNS name."""
+        tls = local_ca.ensure()
+        port = int(self.emu.rsplit(":", 1)[1])
+        for name in ("localhost", "127.0.0.1"):
+            context = ssl.create_default_context(cafile=str(tls.ca_cert))
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+                with context.wrap_socket(raw, server_hostname=name) as conn:
+                    check(conn.version() in ("TLSv1.2", "TLSv1.3"), f"TLS version {conn.version()}")
+        context = ssl.create_default_context(cafile=str(tls.ca_cert))
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+                context.wrap_socket(raw, server_hostname="login.microsoftonline.com").close()
+            raise AssertionError("the emulator's certificate passed for login.microsoftonline.com")
+        except ssl.SSLCertVerificationError:
+            pass
+        ca = x509.load_pem_x509_certificate(tls.ca_cert.read_bytes())
+        constraints = ca.extensions.get_extension_for_class(x509.NameConstraints)
+        check(constraints.critical and constraints.value.permitted_subtrees == [x509.DNSName("localhost")],
+              f"CA name constraints {constraints}")
+
+    def check_instance_discovery(self) -> None:
+        host = self.emu.split("://", 1)[1]
+        hostname = host.rsplit(":", 1)[0]
+        status, body = http_json("GET", f"{self.emu}/common/discovery/instance?api-version=1.1&"
+                                 f"authorization_endpoint=https://{hostname}/{TENANT}/oauth2/v2.0/authorize")
+        check(status == 200, f"instance discovery answered {status}: {body}")
+        check(body["tenant_discovery_endpoint"] == f"{self.emu}/{TENANT}/v2.0/.well-known/openid-configuration",
+              f"tenant_discovery_endpoint {body['tenant_discovery_endpoint']}")
+        check(body["metadata"] == [{"preferred_network": hostname, "preferred_cache": hostname,
+                                    "aliases": [hostname]}], f"metadata {body['metadata']}")
+        status, body = http_json("GET", f"{self.emu}/common/discovery/instance?api-version=1.1&"
+                                 "authorization_endpoint=https://login.example.com/x/oauth2/v2.0/authorize")
+        expect_error((status, body), 400, "invalid_instance", 50049)
 
     def check_key_sets(self) -> None:
         for v2 in (True, False):
@@ -417,6 +476,89 @@ class SelfCheck:
         header = json.loads(b64url_decode(self.assertion(REPORTING_BOT, "reporting-bot").split(".")[0]))
         check(header.get("x5t") and header.get("x5t#S256") and header.get("typ") == "JWT",
               "client assertion lacks thumbprints")
+
+    def check_assertion_forms_entra_accepts(self) -> None:
+        """Padded thumbprints, PS256, x5c, float times, the v1 endpoint, domain-named tenants."""
+        cert = jira_client.load_certificate(pki("reporting-bot", "crt"))
+        der = cert.public_bytes(serialization.Encoding.DER)
+        x5t = base64.urlsafe_b64encode(hashlib.sha1(der).digest()).decode()
+        s256 = base64.urlsafe_b64encode(hashlib.sha256(der).digest()).decode()
+        check(x5t.endswith("=") and s256.endswith("="), "padded thumbprints expected")
+        x5c = [base64.b64encode(der).decode()]
+        now = time.time()
+
+        def claims(aud=None):
+            return {"aud": aud or self.token_url(), "iss": REPORTING_BOT, "sub": REPORTING_BOT,
+                    "jti": "4f0c2d1e", "iat": now, "nbf": now, "exp": now + 600.5}
+
+        accepted = {
+            "padded x5t, RS256": sign_assertion({"alg": "RS256", "x5t": x5t}, claims(), "reporting-bot"),
+            "padded x5t#S256, PS256, x5c": sign_assertion(
+                {"alg": "PS256", "x5t#S256": s256, "x5c": x5c}, claims(), "reporting-bot", pss=True),
+            "x5t and x5c": sign_assertion({"alg": "RS256", "x5t": x5t, "x5c": x5c}, claims(), "reporting-bot"),
+            "v1 endpoint aud": sign_assertion({"alg": "RS256", "x5t": x5t},
+                                              claims(self.token_url(v1=True)), "reporting-bot"),
+            "domain aud": sign_assertion({"alg": "RS256", "x5t": x5t}, claims(
+                f"{self.emu}/contoso.onmicrosoft.com/oauth2/v2.0/token"), "reporting-bot"),
+        }
+        for what, assertion in accepted.items():
+            status, body = self.post_form(self.token_form(REPORTING_BOT, assertion))
+            check(status == 200, f"{what} refused: {body}")
+        status, body = jira_client.post_token_request(
+            f"{self.emu}/contoso.onmicrosoft.com/oauth2/v2.0/token",
+            self.token_form(REPORTING_BOT, accepted["padded x5t, RS256"]))
+        check(status == 200, f"token endpoint by domain name refused: {body}")
+
+        refused = [
+            # PS256 header, PKCS#1 v1.5 signature.
+            (sign_assertion({"alg": "PS256", "x5t#S256": s256}, claims(), "reporting-bot"), 700027),
+            # x5c naming another certificate than the thumbprint.
+            (sign_assertion({"alg": "RS256", "x5t": x5t, "x5c": [base64.b64encode(
+                jira_client.load_certificate(pki("intruder", "crt")).public_bytes(serialization.Encoding.DER)
+            ).decode()]}, claims(), "reporting-bot"), 700027),
+            # x5c alone identifies nothing.
+            (sign_assertion({"alg": "RS256", "x5c": x5c}, claims(), "reporting-bot"), 700027),
+            (sign_assertion({"alg": "RS256", "x5t": x5t, "x5c": ["not base64!"]}, claims(), "reporting-bot"), 50027),
+            (sign_assertion({"alg": "RS384", "x5t": x5t}, claims(), "reporting-bot"), 5002738),
+            # The scheme matters: the emulator serves HTTPS, so an http:// audience is not its endpoint.
+            (sign_assertion({"alg": "RS256", "x5t": x5t},
+                            claims(self.token_url().replace("https://", "http://")), "reporting-bot"), 700021),
+            (sign_assertion({"alg": "RS256", "x5t": x5t}, claims(
+                f"{self.emu}/fabrikam.onmicrosoft.com/oauth2/v2.0/token"), "reporting-bot"), 700021),
+            (sign_assertion({"alg": "RS256", "x5t": x5t}, {**claims(), "exp": now - 1.5}, "reporting-bot"), 700024),
+        ]
+        for assertion, code in refused:
+            status, body = self.post_form(self.token_form(REPORTING_BOT, assertion))
+            expect_error((status, body), 401, "invalid_client", code)
+
+    def check_msal_and_azure_identity(self) -> None:
+        """Microsoft's libraries, unmodified, get tokens from the emulator over HTTPS."""
+        from azure.identity import CertificateCredential
+
+        for send_x5c in (False, True):
+            app = jira_client.msal_app(self.emu, "contoso.onmicrosoft.com", REPORTING_BOT,
+                                       cert_path=pki("reporting-bot", "crt"),
+                                       key_path=pki("reporting-bot", "key"), send_x5c=send_x5c)
+            first = jira_client.acquire_token(app, "api://jira-gateway/.default")
+            again = jira_client.acquire_token(app, "api://jira-gateway/.default")
+            check(first["token_source"] == "identity_provider" and again["token_source"] == "cache",
+                  f"MSAL cache: {first.get('token_source')}, {again.get('token_source')}")
+            verify_with_jwks(first["access_token"], self.jwks())
+        with open(pki("reporting-bot", "key"), "rb") as k, open(pki("reporting-bot", "crt"), "rb") as c:
+            pem = k.read() + c.read()
+        credential = CertificateCredential(TENANT, REPORTING_BOT, certificate_data=pem, authority=self.emu,
+                                           disable_instance_discovery=True, send_certificate_chain=True)
+        token = credential.get_token("api://jira-gateway-legacy/.default")
+        claims = jira_client.decode_jwt_unverified(token.token)[1]
+        check(claims["ver"] == "1.0" and claims["appidacr"] == "2", f"Azure Identity v1 token {claims}")
+        # Errors reach the caller as Entra's AADSTS answer.
+        bad = jira_client.msal_app(self.emu, TENANT, REPORTING_BOT, cert_path=pki("reporting-bot", "crt"),
+                                   key_path=pki("intruder", "key"))
+        try:
+            jira_client.acquire_token(bad, "api://jira-gateway/.default")
+            raise AssertionError("MSAL got a token with the wrong key")
+        except jira_client.TokenRequestError as err:
+            check(err.body.get("error_codes") == [700027], f"MSAL error {err.body}")
 
     def check_tenant_isolation(self) -> None:
         # partner-sync shares reporting-bot's app id but lives in tenant 2.
@@ -714,6 +856,7 @@ def main() -> int:
         servers.append(emu)
         jira = Server("jira-standin", [os.path.join(HERE, "jira_standin.py")])
         servers.append(jira)
+        trust_local_ca()
         print(f"entra emulator at {emu.url}, jira stand-in at {jira.url}", flush=True)
         sc = SelfCheck(emu, jira)
         for name in [n for n in dir(sc) if n.startswith("check_")]:

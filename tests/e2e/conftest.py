@@ -52,8 +52,8 @@ def shipped_envoy(workdir, emulator, jira):
 
 
 class Tokens:
-    """Tokens obtained the way real clients get them (certificate client assertion against the
-    emulator's token endpoint), cached per run."""
+    """Tokens obtained the way real clients get them (`stack/jira_client.py`: MSAL with the
+    client's certificate, against the emulator's token endpoint over HTTPS), cached per run."""
 
     def __init__(self, emulator: s.Emulator):
         self.emulator = emulator

@@ -1,8 +1,10 @@
 """The local stack under test: the Entra ID emulator, the Jira stand-in and a real Envoy running
 the built filter, each its own process on loopback ports chosen at start.
 
-Envoy's configuration is the repository's `envoy.yaml` with ports, the module path and (when
-asked) the plugin configuration replaced, so the shipped file is what the tests exercise.
+Envoy's configuration is the repository's `envoy.yaml` with ports, the module path, the CA file
+(as an absolute path) and (when asked) the plugin configuration replaced, so the shipped file is
+what the tests exercise. The emulator serves HTTPS with the stack's local CA (stack/local_ca.py);
+the helpers here trust that CA.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -23,6 +26,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "stack"))
+import local_ca  # noqa: E402
+
 WASM = ROOT / "target" / "wasm32-wasip1" / "release" / "jira_entra_guard.wasm"
 VENV_BIN = Path(sys.executable).parent
 ENVOY = os.environ.get("ENVOY_BIN", str(VENV_BIN / "envoy"))
@@ -60,12 +66,27 @@ def wait_for_port(port: int, proc: subprocess.Popen, what: str, timeout: float =
     raise RuntimeError(f"{what} did not listen on {port} within {timeout}s")
 
 
+def local_tls() -> local_ca.LocalTls:
+    """The stack's CA and the emulator's certificate (created on first use)."""
+    return local_ca.ensure()
+
+
+def tls_context() -> ssl.SSLContext:
+    """Trusts the stack's CA only."""
+    return ssl.create_default_context(cafile=str(local_tls().ca_cert))
+
+
+def urlopen(url_or_request, timeout: float = 10.0):
+    """urllib's urlopen, trusting the stack's CA for https URLs."""
+    return urllib.request.urlopen(url_or_request, timeout=timeout, context=tls_context())
+
+
 def http_json(method: str, url: str, body: dict | None = None, timeout: float = 10.0):
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method)
     if data is not None:
         req.add_header("content-type", "application/json")
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
+    with urlopen(req, timeout=timeout) as resp:
         raw = resp.read()
         return json.loads(raw) if raw else None
 
@@ -124,7 +145,7 @@ class Emulator:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"https://127.0.0.1:{self.port}"
 
     def token(self, client: str, api: str = API_URI, tenant: str = TENANT, **kw) -> str:
         body = {"tenant_id": tenant, "client_id": CLIENTS[client], "api": api, **kw}
@@ -157,11 +178,14 @@ class JiraStandIn:
         return http_json("GET", f"{self.url}/_standin/requests")["requests"]
 
 
-def start_emulator(workdir: Path) -> Emulator:
+def start_emulator(workdir: Path, extra_args: list[str] | None = None) -> Emulator:
+    """`extra_args`: e.g. `--http`, or `--tls-cert`/`--tls-key` for another certificate."""
+    local_tls()  # before the emulator, so that two starting at once don't both create it
     port = free_port()
     p = start_process(
-        "entra-emulator",
-        [sys.executable, "stack/entra_emulator.py", "--config", "stack/entra-emulator.json", "--port", str(port)],
+        f"entra-emulator-{port}",
+        [sys.executable, "stack/entra_emulator.py", "--config", "stack/entra-emulator.json", "--port", str(port),
+         *(extra_args or [])],
         workdir,
     )
     wait_for_port(port, p.proc, "entra emulator")
@@ -187,6 +211,24 @@ def _wasm_filter(config: dict) -> dict:
 def _hcm(config: dict) -> dict:
     listener = config["static_resources"]["listeners"][0]
     return listener["filter_chains"][0]["filters"][0]["typed_config"]
+
+
+def entra_cluster(config: dict) -> dict:
+    return next(c for c in config["static_resources"]["clusters"] if c["name"] == "entra")
+
+
+def entra_validation(config: dict) -> dict:
+    """The `entra` cluster's certificate validation settings (trusted CA, SAN match)."""
+    tls = entra_cluster(config)["transport_socket"]["typed_config"]
+    return tls["common_tls_context"]["validation_context"]
+
+
+def entra_transport_socket() -> dict:
+    """The shipped `entra` cluster's TLS transport socket, trusting the stack's CA by absolute
+    path (for configurations built from scratch, like the benchmark's)."""
+    config = shipped_envoy_config()
+    entra_validation(config)["trusted_ca"]["filename"] = str(local_tls().ca_cert)
+    return entra_cluster(config)["transport_socket"]
 
 
 def shipped_plugin_config() -> dict:
@@ -236,6 +278,9 @@ def render_envoy_config(
         target = {"jira": jira_port, "entra": emulator_port}[cluster["name"]]
         ep = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
         ep["address"]["socket_address"]["port_value"] = target
+    validation = entra_validation(config)
+    if "trusted_ca" in validation:
+        validation["trusted_ca"]["filename"] = str(local_tls().ca_cert)
     if mutate:
         mutate(config)
     path = workdir / f"envoy-{port}.yaml"
