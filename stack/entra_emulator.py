@@ -53,6 +53,19 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 PUBLIC_AUTHORITY = "https://login.microsoftonline.com"
+
+# The Microsoft clouds a tenant can live in (a tenant's `cloud` in the configuration): the host
+# Entra ID answers on, and the issuer of v1 and v2 access tokens ({tid}: the tenant GUID).
+# Entra External ID issues no v1 tokens.
+CLOUDS = {
+    "public": ("login.microsoftonline.com", "https://sts.windows.net/{tid}/",
+               "https://login.microsoftonline.com/{tid}/v2.0"),
+    "usgov": ("login.microsoftonline.us", "https://sts.windows.net/{tid}/",
+              "https://login.microsoftonline.us/{tid}/v2.0"),
+    "china": ("login.partner.microsoftonline.cn", "https://sts.chinacloudapi.cn/{tid}/",
+              "https://login.partner.microsoftonline.cn/{tid}/v2.0"),
+    "external_id": ("{tid}.ciamlogin.com", None, "https://{tid}.ciamlogin.com/{tid}/v2.0"),
+}
 SIGNING_CERT_CN = "accounts.accesscontrol.windows.net"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -221,7 +234,12 @@ class Tenant:
         # Verified domain names (e.g. contoso.onmicrosoft.com): Entra accepts them in the
         # authority path in place of the GUID.
         self.domains = [str(d).lower() for d in raw.get("domains", [])]
+        self.cloud = raw.get("cloud", "public")
+        if self.cloud not in CLOUDS:
+            raise ValueError(f"tenant {self.tenant_id}: cloud {self.cloud!r} is not one of {sorted(CLOUDS)}")
         self.apis = [Api(a) for a in raw.get("apis", [])]
+        if self.v1_issuer is None and any(api.version == 1 for api in self.apis):
+            raise ValueError(f"tenant {self.tenant_id}: the {self.cloud} cloud issues no v1 tokens")
         self.clients: dict[str, Client] = {}
         for c in raw.get("clients", []):
             client = Client(c, self.tenant_id, base_dir)
@@ -237,12 +255,18 @@ class Tenant:
         self.fault_changed = threading.Event()
 
     @property
-    def v1_issuer(self) -> str:
-        return f"https://sts.windows.net/{self.tenant_id}/"
+    def authority(self) -> str:
+        """The URL of the tenant's cloud, as clients outside this emulator would reach it."""
+        return "https://" + CLOUDS[self.cloud][0].format(tid=self.tenant_id)
+
+    @property
+    def v1_issuer(self) -> str | None:
+        form = CLOUDS[self.cloud][1]
+        return None if form is None else form.format(tid=self.tenant_id)
 
     @property
     def v2_issuer(self) -> str:
-        return f"{PUBLIC_AUTHORITY}/{self.tenant_id}/v2.0"
+        return CLOUDS[self.cloud][2].format(tid=self.tenant_id)
 
     def add_key(self) -> str:
         key = SigningKey()
@@ -656,10 +680,10 @@ def find_assertion_certificate(client: Client, header: dict) -> ClientCert:
 
 def assertion_audiences(tenant: Tenant, base_url: str) -> set[str]:
     """The token endpoints an assertion may name: v2 and v1, on the host the client used or on
-    the public authority, with the tenant as GUID or domain name."""
+    the tenant's cloud's authority, with the tenant as GUID or domain name."""
     return {
         f"{base}/{name}/{path}".lower()
-        for base in (base_url, PUBLIC_AUTHORITY)
+        for base in (base_url, tenant.authority)
         for name in (tenant.tenant_id, *tenant.domains)
         for path in ("oauth2/v2.0/token", "oauth2/token")
     }
@@ -1111,6 +1135,8 @@ class Handler(BaseHTTPRequestHandler):
             version = req.get("version")
             if version is not None and version not in (1, 2):
                 raise ControlError(400, "version must be 1 or 2")
+            if (version or api.version) == 1 and tenant.v1_issuer is None:
+                raise ControlError(400, f"the {tenant.cloud} cloud issues no v1 tokens")
             overrides = req.get("overrides") or {}
             remove = req.get("remove") or []
             header_overrides = req.get("header_overrides") or {}
