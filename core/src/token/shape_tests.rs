@@ -221,3 +221,22 @@ fn null_kid_with_a_valid_x5t_is_malformed() {
     );
     assert_eq!(signed_header(r#"{"alg":"RS256","x5t":"key-a"}"#), Ok(()));
 }
+
+#[test]
+fn no_key_survives_a_kid_that_two_entries_of_the_key_set_name() {
+    use crate::jwks::parse_jwks;
+    let document = json!({"keys": [jwk("key-a", &key("a")), jwk("key-a", &key("b")),
+                                   jwk("key-c", &key("b"))]});
+    let set = parse_jwks(document.to_string().as_bytes()).unwrap();
+    let keys = FixedKeys::new(vec![Some(set), None]);
+    for signer in ["a", "b"] {
+        let token = sign(&key(signer), &header("key-a"), &v2_claims());
+        assert_eq!(
+            verify_token(&token, &policy(), &keys, NOW).unwrap_err(),
+            VerifyFailure::Token(TokenError::UnknownKey),
+            "signed with {signer}"
+        );
+    }
+    let token = sign(&key("b"), &header("key-c"), &v2_claims());
+    assert!(verify_token(&token, &policy(), &keys, NOW).is_ok());
+}
