@@ -15,7 +15,8 @@
 //! is retried with exponential backoff (1 s doubling to 30 s) plus up to a quarter of jitter,
 //! while the last good set stays in use for at most `max_stale_seconds` after it was fetched; a
 //! token naming an unknown `kid` may trigger an early fetch at most once per
-//! `min_refetch_seconds` per tenant, across all VMs.
+//! `min_refetch_seconds` per tenant, across all VMs, and none while the last fetch failed. A
+//! request waits for keys at most `key_wait_ms` in all ([`KeyWait`]).
 
 use std::rc::Rc;
 
