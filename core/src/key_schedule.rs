@@ -197,8 +197,9 @@ impl SharedKeyRecord {
 }
 
 /// How long one request may still wait for keys. The wait is fixed when the request first
-/// waits and is not renewed by the fetches it sees end: a request woken by a failed fetch that
-/// must wait again (for a retry already in flight) still answers by its first deadline.
+/// waits and is not renewed by the fetches it sees end: a token naming an unknown key that
+/// waited for a scheduled refresh, which did not bring the key, and then waits for the refetch
+/// it asks for still answers by its first deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyWait {
     deadline_ms: u64,
@@ -667,8 +668,8 @@ mod tests {
     fn a_request_waits_key_wait_ms_in_total_however_many_fetches_it_sees() {
         let first = KeyWait::continued(None, 10_000, 3_000);
         assert_eq!(first.deadline_ms(), 13_000);
-        // Woken by a failed fetch at 12.5 s, it must wait again for a retry in flight: the
-        // deadline it started with still holds.
+        // Woken at 12.5 s by a refresh that did not bring its key, it waits again for its own
+        // refetch: the deadline it started with still holds.
         let again = KeyWait::continued(Some(first), 12_500, 3_000);
         assert_eq!(again.deadline_ms(), 13_000);
         assert!(!again.is_over(12_999));
