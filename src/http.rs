@@ -26,7 +26,7 @@ impl Context for GuardRequest {}
 
 impl HttpContext for GuardRequest {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        match process(&self.state, self.context_id, false) {
+        match process(&self.state, self.context_id, None) {
             Flow::Continue => Action::Continue,
             Flow::Stop => Action::Pause,
         }

@@ -6,6 +6,7 @@ use jira_entra_guard_core::audit::audit_line;
 use jira_entra_guard_core::decide::{decide, Action, Decision, Verdict};
 use jira_entra_guard_core::denial::Denial;
 use jira_entra_guard_core::jwks::KeySetError;
+use jira_entra_guard_core::key_schedule::KeyWait;
 use proxy_wasm::hostcalls;
 
 use crate::host;
@@ -25,9 +26,9 @@ pub enum Flow {
     Stop,
 }
 
-/// Decides the effective request and carries out the decision. `deadline_passed`: the request
-/// already waited for keys as long as it may.
-pub fn process(state: &SharedState, context_id: u32, deadline_passed: bool) -> Flow {
+/// Decides the effective request and carries out the decision. `wait`: the request's wait for
+/// keys when it waited before; it keeps that wait's deadline however many fetches it sees.
+pub fn process(state: &SharedState, context_id: u32, wait: Option<KeyWait>) -> Flow {
     let Some(policy) = state.borrow().policy.clone() else {
         host::deny(&Denial::KeySet(KeySetError::Unavailable), 1);
         return Flow::Stop;
@@ -45,18 +46,19 @@ pub fn process(state: &SharedState, context_id: u32, deadline_passed: bool) -> F
     };
     let mut verdict = decide(&policy, &head, &keys, &mut shared.cache, now);
     if let Decision::AwaitKeys { tenant, refetch } = verdict.decision {
-        if !deadline_passed {
+        if wait.is_some_and(|w| w.is_over(now_ms)) {
+            verdict = verdict.wait_over(&keys);
+        } else {
             if refetch && !shared.refetch_requested.contains(&tenant) {
                 shared.refetch_requested.push(tenant);
             }
             shared.waiters.push(Waiter {
                 context_id,
                 tenant,
-                deadline_ms: now_ms.saturating_add(policy.key_wait_ms()),
+                wait: KeyWait::continued(wait, now_ms, policy.key_wait_ms()),
             });
             return Flow::Stop;
         }
-        verdict.decision = Decision::Deny(Denial::KeySet(KeySetError::Unavailable));
     }
     let action = verdict.action(&policy);
     count(shared, &verdict, &action);

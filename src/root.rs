@@ -15,7 +15,7 @@ use std::time::Duration;
 use jira_entra_guard_core::config::compile_policy;
 use jira_entra_guard_core::jwks::parse_jwks;
 use jira_entra_guard_core::key_schedule::{
-    discovered_jwks_path, Claim, FetchReason, KeyStore, Observed, ScheduleSettings,
+    discovered_jwks_path, Claim, FetchReason, KeyStore, KeyWait, Observed, ScheduleSettings,
 };
 use jira_entra_guard_core::policy::{Policy, TenantIndex};
 use jira_entra_guard_core::token_cache::{DigestKey, TokenCache};
@@ -39,8 +39,8 @@ pub struct Waiter {
     pub context_id: u32,
     /// The tenant whose keys it needs.
     pub tenant: TenantIndex,
-    /// When it stops waiting and gets a 503 (epoch milliseconds).
-    pub deadline_ms: u64,
+    /// How long it may wait in all; then it is decided with the keys in hand.
+    pub wait: KeyWait,
 }
 
 /// What the root context shares with the request contexts of its VM.
@@ -315,7 +315,7 @@ impl GuardRoot {
             let mut shared = self.state.borrow_mut();
             let (due, keep) = std::mem::take(&mut shared.waiters)
                 .into_iter()
-                .partition(|w| Some(w.tenant) == tenant || w.deadline_ms <= now_ms);
+                .partition(|w| Some(w.tenant) == tenant || w.wait.is_over(now_ms));
             shared.waiters = keep;
             due
         };
@@ -323,12 +323,12 @@ impl GuardRoot {
             if hostcalls::set_effective_context(waiter.context_id).is_err() {
                 continue; // the client went away while waiting
             }
-            self.decide_for_waiter(waiter, waiter.deadline_ms <= now_ms);
+            self.decide_for_waiter(waiter);
         }
     }
 
-    fn decide_for_waiter(&self, waiter: Waiter, deadline_passed: bool) {
-        if process(&self.state, waiter.context_id, deadline_passed) == Flow::Continue {
+    fn decide_for_waiter(&self, waiter: Waiter) {
+        if process(&self.state, waiter.context_id, Some(waiter.wait)) == Flow::Continue {
             let _ = hostcalls::resume_http_request();
         }
     }

@@ -941,6 +941,13 @@ fn schema_bounds_are_the_bounds_the_configuration_compiler_enforces() {
                 // Its least value is refresh_seconds; set that to its own least value.
                 document["tenants"][0]["jwks"]["refresh_seconds"] = json!(least_refresh);
             }
+            // The fetch timeout must be shorter than the key wait: give the other its extreme.
+            if pointer == "/key_wait_ms" {
+                document["tenants"][0]["jwks"]["fetch_timeout_ms"] = json!(100);
+            }
+            if pointer == "/tenants/0/jwks/fetch_timeout_ms" {
+                document["key_wait_ms"] = json!(30_000);
+            }
             let (parent, field) = pointer.rsplit_once('/').unwrap();
             let target = if parent.is_empty() {
                 &mut document

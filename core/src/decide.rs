@@ -4,17 +4,19 @@
 //! call. The result is a [`Verdict`]: what the policy decided and who asked. [`Verdict::action`]
 //! then applies the enforcement mode (a dry-run lets a denied request through, flagged), which is
 //! what the shell carries out. The shell calls [`decide`] once per request (again after a key set
-//! it was waiting for arrives).
+//! it was waiting for arrives); a request whose wait for keys is over is answered through
+//! [`Verdict::wait_over`].
 
 use std::rc::Rc;
 
 use crate::denial::Denial;
-use crate::jwks::{KeySetState, KeySets};
+use crate::jwks::{KeySetError, KeySetState, KeySets};
 use crate::path::canonical_path;
 use crate::policy::{Client, Grant, Mode, Policy, PolicyDenial, RequestTarget, TenantIndex};
 use crate::request::{has_query_token, RequestHead, RequestRejection};
 use crate::token::bearer::{presented_token, PresentedToken};
 use crate::token::verify::{verify_token, VerifiedToken, VerifyFailure};
+use crate::token::TokenError;
 use crate::token_cache::TokenCache;
 
 /// What the policy decided.
@@ -116,6 +118,25 @@ impl<'p> Verdict<'p> {
                 }
             }
         }
+    }
+}
+
+impl Verdict<'_> {
+    /// The verdict of a request whose wait for keys is over: a request that would wait again is
+    /// answered with what is known now. A tenant whose key set is usable and within
+    /// `max_stale_seconds` only keeps a request waiting for a refetch its token's unknown key
+    /// asked for, so the token is refused (401, [`TokenError::UnknownKeyRefetchFailed`]): a
+    /// slow key server must not turn a forged or retired key id into a 5xx while the keys in
+    /// hand are fresh. Only a tenant without such a set answers 503.
+    pub fn wait_over(mut self, keys: &impl KeySets) -> Self {
+        if let Decision::AwaitKeys { tenant, .. } = self.decision {
+            self.decision = Decision::Deny(match keys.state(tenant) {
+                KeySetState::Ready(_) => Denial::Token(TokenError::UnknownKeyRefetchFailed),
+                KeySetState::Unavailable(e) => Denial::KeySet(e),
+                KeySetState::Loading => Denial::KeySet(KeySetError::Unavailable),
+            });
+        }
+        self
     }
 }
 
@@ -529,5 +550,176 @@ mod tests {
             verdict.action(&policy),
             Action::AwaitKeys { refetch: false, .. }
         ));
+    }
+    mod waiting_for_keys {
+        use super::*;
+        use crate::key_schedule::{KeyStore, ScheduleSettings, SharedKeyRecord};
+
+        const SETTINGS: ScheduleSettings = ScheduleSettings {
+            refresh_ms: 3_600_000,
+            max_stale_ms: 86_400_000,
+            min_refetch_ms: 300_000,
+            lease_ms: 3_000,
+        };
+        /// When the key set was fetched (epoch milliseconds), shortly before `NOW`.
+        const FETCHED_MS: u64 = 1_000_000;
+
+        fn store(record: SharedKeyRecord) -> KeyStore {
+            let mut store = KeyStore::new(vec![SETTINGS, SETTINGS]);
+            store.observe(TenantIndex(0), record);
+            store
+        }
+
+        fn fetched_record() -> SharedKeyRecord {
+            let mut record = SharedKeyRecord::default();
+            let document = json!({"keys": [jwk("key-a", &key("a"))]}).to_string();
+            record.succeeded(document, FETCHED_MS, &SETTINGS);
+            record
+        }
+
+        fn token_with_kid(kid: &str) -> String {
+            bearer(&sign(&key("a"), &header(kid), &v2_claims()))
+        }
+
+        fn decided(store: &KeyStore, now_ms: u64, auth: &str) -> Decision<'static> {
+            let policy = Box::leak(Box::new(policy()));
+            let h = head("GET", "/rest/api/2/myself", Some(auth));
+            decide(policy, &h, &store.at(now_ms), &mut test_cache(1), NOW).decision
+        }
+
+        fn decided_after_wait(store: &KeyStore, now_ms: u64, auth: &str) -> Decision<'static> {
+            let policy = Box::leak(Box::new(policy()));
+            let h = head("GET", "/rest/api/2/myself", Some(auth));
+            let keys = store.at(now_ms);
+            decide(policy, &h, &keys, &mut test_cache(1), NOW)
+                .wait_over(&keys)
+                .decision
+        }
+
+        #[test]
+        fn unknown_kid_with_fresh_keys_waits_for_the_refetch_it_asks_for() {
+            let store = store(fetched_record());
+            let decision = decided(&store, FETCHED_MS + 10_000, &token_with_kid("rotated"));
+            assert!(matches!(
+                decision,
+                Decision::AwaitKeys {
+                    tenant: TenantIndex(0),
+                    refetch: true
+                }
+            ));
+        }
+
+        #[test]
+        fn unknown_kid_with_fresh_keys_is_refused_when_the_wait_ends_before_the_refetch() {
+            let mut record = fetched_record();
+            record.claim_refetch(FETCHED_MS + 10_000, &SETTINGS);
+            // The refetch hangs: its lease is still held when the request's wait ends.
+            let store = store(record);
+            let now_ms = FETCHED_MS + 12_000;
+            assert!(matches!(
+                decided(&store, now_ms, &token_with_kid("rotated")),
+                Decision::AwaitKeys { refetch: false, .. }
+            ));
+            let decision = decided_after_wait(&store, now_ms, &token_with_kid("rotated"));
+            let Decision::Deny(denial) = decision else {
+                panic!("{decision:?}")
+            };
+            assert_eq!(denial, Denial::Token(TokenError::UnknownKeyRefetchFailed));
+            assert_eq!(denial.status(), 401);
+            assert_eq!(denial.code(), "unknown_key_refetch_failed");
+            assert_eq!(denial.description(), "token is signed with an unknown key");
+        }
+
+        #[test]
+        fn unknown_kid_after_a_failed_refetch_is_refused_without_waiting_again() {
+            let mut record = fetched_record();
+            record.claim_refetch(FETCHED_MS + 10_000, &SETTINGS);
+            record.failed(FETCHED_MS + 11_000, 0);
+            let store = store(record);
+            assert!(matches!(
+                decided(&store, FETCHED_MS + 11_001, &token_with_kid("rotated")),
+                Decision::Deny(Denial::Token(TokenError::UnknownKeyRefetchFailed))
+            ));
+        }
+
+        #[test]
+        fn unknown_kid_within_the_rate_limit_after_a_good_refetch_is_plainly_unknown() {
+            let mut record = fetched_record();
+            record.claim_refetch(FETCHED_MS + 10_000, &SETTINGS);
+            record.succeeded(
+                json!({"keys": [jwk("key-a", &key("a"))]}).to_string(),
+                FETCHED_MS + 10_500,
+                &SETTINGS,
+            );
+            let store = store(record);
+            assert!(matches!(
+                decided(&store, FETCHED_MS + 11_000, &token_with_kid("rotated")),
+                Decision::Deny(Denial::Token(TokenError::UnknownKey))
+            ));
+        }
+
+        #[test]
+        fn known_kid_is_decided_while_a_refetch_hangs() {
+            let mut record = fetched_record();
+            record.claim_refetch(FETCHED_MS + 10_000, &SETTINGS);
+            let store = store(record);
+            assert!(matches!(
+                decided(&store, FETCHED_MS + 11_000, &token_with_kid("key-a")),
+                Decision::Forward(Some(_))
+            ));
+        }
+
+        #[test]
+        fn cold_start_with_a_hanging_key_server_answers_503_when_the_wait_ends() {
+            let mut record = SharedKeyRecord::default();
+            record.claim_scheduled(FETCHED_MS, &SETTINGS);
+            let store = store(record);
+            let now_ms = FETCHED_MS + 2_000;
+            assert!(matches!(
+                decided(&store, now_ms, &token_with_kid("key-a")),
+                Decision::AwaitKeys { refetch: false, .. }
+            ));
+            let decision = decided_after_wait(&store, now_ms, &token_with_kid("key-a"));
+            let Decision::Deny(denial) = decision else {
+                panic!("{decision:?}")
+            };
+            assert_eq!(denial, Denial::KeySet(KeySetError::Unavailable));
+            assert_eq!(denial.status(), 503);
+        }
+
+        #[test]
+        fn cold_start_after_a_failed_fetch_answers_503_at_once() {
+            let mut record = SharedKeyRecord::default();
+            record.claim_scheduled(FETCHED_MS, &SETTINGS);
+            record.failed(FETCHED_MS + 500, 0);
+            let store = store(record);
+            assert!(matches!(
+                decided(&store, FETCHED_MS + 600, &token_with_kid("key-a")),
+                Decision::Deny(Denial::KeySet(KeySetError::Unavailable))
+            ));
+        }
+
+        #[test]
+        fn a_key_set_too_old_answers_503_whatever_the_kid() {
+            let mut record = fetched_record();
+            let too_old = FETCHED_MS + SETTINGS.max_stale_ms + 1;
+            record.claim_scheduled(too_old - 5_000, &SETTINGS);
+            record.failed(too_old - 4_000, 0);
+            let store = store(record);
+            for kid in ["key-a", "rotated"] {
+                let decision = decided_after_wait(&store, too_old, &token_with_kid(kid));
+                assert!(
+                    matches!(decision, Decision::Deny(Denial::KeySet(KeySetError::Stale))),
+                    "{kid}: {decision:?}"
+                );
+            }
+        }
+
+        #[test]
+        fn the_end_of_a_wait_leaves_decided_requests_alone() {
+            let store = store(fetched_record());
+            let decision = decided_after_wait(&store, FETCHED_MS + 1_000, &token_with_kid("key-a"));
+            assert!(matches!(decision, Decision::Forward(Some(_))));
+        }
     }
 }

@@ -405,6 +405,9 @@ pub enum Refetch {
     InFlight,
     /// A refetch happened too recently: decide with the current set.
     RateLimited,
+    /// The last fetch failed and none is running: decide with the current set now rather than
+    /// press a failing key server outside its retry schedule.
+    Failed,
 }
 
 /// Source of each tenant's current key set; implemented by the shell's key store.

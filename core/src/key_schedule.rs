@@ -15,7 +15,8 @@
 //! is retried with exponential backoff (1 s doubling to 30 s) plus up to a quarter of jitter,
 //! while the last good set stays in use for at most `max_stale_seconds` after it was fetched; a
 //! token naming an unknown `kid` may trigger an early fetch at most once per
-//! `min_refetch_seconds` per tenant, across all VMs.
+//! `min_refetch_seconds` per tenant, across all VMs, and none while the last fetch failed. A
+//! request waits for keys at most `key_wait_ms` in all ([`KeyWait`]).
 
 use std::rc::Rc;
 
@@ -195,6 +196,35 @@ impl SharedKeyRecord {
     }
 }
 
+/// How long one request may still wait for keys. The wait is fixed when the request first
+/// waits and is not renewed by the fetches it sees end: a token naming an unknown key that
+/// waited for a scheduled refresh, which did not bring the key, and then waits for the refetch
+/// it asks for still answers by its first deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyWait {
+    deadline_ms: u64,
+}
+
+impl KeyWait {
+    /// The wait of a request that must wait at `now_ms`: the one it already has, or a new one
+    /// of `key_wait_ms`.
+    pub fn continued(previous: Option<KeyWait>, now_ms: u64, key_wait_ms: u64) -> KeyWait {
+        previous.unwrap_or(KeyWait {
+            deadline_ms: now_ms.saturating_add(key_wait_ms),
+        })
+    }
+
+    /// When the wait ends (epoch milliseconds).
+    pub fn deadline_ms(&self) -> u64 {
+        self.deadline_ms
+    }
+
+    /// True once the request has waited as long as it may.
+    pub fn is_over(&self, now_ms: u64) -> bool {
+        now_ms >= self.deadline_ms
+    }
+}
+
 /// What a VM learned from a record it had not seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Observed {
@@ -363,6 +393,10 @@ impl KeySets for KeysAt<'_> {
         };
         if t.record.lease_held(self.now_ms) {
             Refetch::InFlight
+        } else if t.record.failures > 0 {
+            // The retry schedule already fetches as often as a failing key server should be
+            // asked; a token naming an unknown key is decided with the set in hand.
+            Refetch::Failed
         } else if t.record.refetch_allowed(self.now_ms, settings) {
             Refetch::Allowed
         } else {
@@ -600,6 +634,46 @@ mod tests {
             store_with(record).at(4).refetch(TenantIndex(0)),
             Refetch::RateLimited
         );
+    }
+
+    #[test]
+    fn refetch_view_refuses_to_press_a_failing_key_server() {
+        let mut record = SharedKeyRecord::default();
+        record.succeeded(document(), 0, &settings());
+        record.claim_scheduled(3_600_000, &settings());
+        record.failed(3_600_500, 0);
+        // Never refetched for an unknown key, yet the retry schedule governs.
+        assert_eq!(
+            store_with(record.clone())
+                .at(3_600_600)
+                .refetch(TenantIndex(0)),
+            Refetch::Failed
+        );
+        // A retry in flight is waited for; a good one lifts the refusal.
+        record.claim_scheduled(3_601_500, &settings());
+        assert_eq!(
+            store_with(record.clone())
+                .at(3_601_600)
+                .refetch(TenantIndex(0)),
+            Refetch::InFlight
+        );
+        record.succeeded(document(), 3_601_700, &settings());
+        assert_eq!(
+            store_with(record).at(3_601_800).refetch(TenantIndex(0)),
+            Refetch::Allowed
+        );
+    }
+
+    #[test]
+    fn a_request_waits_key_wait_ms_in_total_however_many_fetches_it_sees() {
+        let first = KeyWait::continued(None, 10_000, 3_000);
+        assert_eq!(first.deadline_ms(), 13_000);
+        // Woken at 12.5 s by a refresh that did not bring its key, it waits again for its own
+        // refetch: the deadline it started with still holds.
+        let again = KeyWait::continued(Some(first), 12_500, 3_000);
+        assert_eq!(again.deadline_ms(), 13_000);
+        assert!(!again.is_over(12_999));
+        assert!(again.is_over(13_000));
     }
 
     #[test]

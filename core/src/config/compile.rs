@@ -75,9 +75,10 @@ pub(super) fn compile(raw: RawConfig, env: Env<'_>) -> Result<Policy, ConfigErro
         "key_wait_ms",
         raw.key_wait_ms,
         DEFAULT_KEY_WAIT_MS,
-        100,
+        200,
         30_000,
     )?;
+    agree_with_the_key_wait(&tenants, key_wait_ms)?;
     let signature_backend = match raw.signature_backend.as_deref() {
         None | Some("auto") => SignatureBackend::Auto,
         Some("envoy") => SignatureBackend::Envoy,
@@ -100,6 +101,25 @@ pub(super) fn compile(raw: RawConfig, env: Env<'_>) -> Result<Policy, ConfigErro
         token_cache_size: usize::try_from(token_cache_size).unwrap_or(0),
         key_wait_ms: u64::try_from(key_wait_ms).unwrap_or(0),
     })
+}
+
+/// Every tenant's fetch timeout is shorter than the longest wait of a request, so that a
+/// request waiting for a fetch to a hanging key server sees the fetch fail and is decided, rather
+/// than always running out of wait first.
+fn agree_with_the_key_wait(tenants: &[Tenant], key_wait_ms: i64) -> Result<(), ConfigError> {
+    let key_wait_ms = u64::try_from(key_wait_ms).unwrap_or(0);
+    for (index, tenant) in tenants.iter().enumerate() {
+        let fetch_timeout_ms = tenant.jwks.fetch_timeout_ms;
+        if fetch_timeout_ms >= key_wait_ms {
+            return Err(ConfigError::at(
+                format!("tenants[{index}].jwks.fetch_timeout_ms"),
+                format!(
+                    "{fetch_timeout_ms} must be shorter than key_wait_ms ({key_wait_ms}), so that a request waiting for a key-set fetch sees it end"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `enforce` or `audit`, at `at`.
@@ -301,7 +321,7 @@ fn compile_jwks(
         raw.fetch_timeout_ms,
         DEFAULT_FETCH_TIMEOUT_MS,
         100,
-        60_000,
+        29_000,
     )?;
     Ok(JwksSource {
         cluster: raw.cluster.clone(),
@@ -1233,6 +1253,46 @@ mod tests {
         assert_eq!(policy.key_wait_ms(), 3_000);
         assert_eq!(policy.signature_backend(), SignatureBackend::Auto);
         assert_eq!(policy.clients()[0].mode(), Mode::Enforce);
+    }
+
+    #[test]
+    fn default_fetch_timeout_is_shorter_than_the_default_key_wait() {
+        let policy = compile(&base()).unwrap();
+        let fetch_timeout_ms = policy.tenants()[0].jwks.fetch_timeout_ms;
+        assert!(
+            fetch_timeout_ms < policy.key_wait_ms(),
+            "{fetch_timeout_ms}"
+        );
+    }
+
+    #[test]
+    fn fetch_timeout_not_shorter_than_the_key_wait_is_refused_naming_both_fields() {
+        for (fetch_timeout, key_wait) in [(5_000, 3_000), (3_000, 3_000)] {
+            let mut document = base();
+            set(
+                &mut document,
+                "/tenants/0/jwks/fetch_timeout_ms",
+                json!(fetch_timeout),
+            );
+            set(&mut document, "/key_wait_ms", json!(key_wait));
+            let error = compile(&document).unwrap_err();
+            assert_eq!(
+                error,
+                format!(
+                    "tenants[0].jwks.fetch_timeout_ms: {fetch_timeout} must be shorter than key_wait_ms ({key_wait}), so that a request waiting for a key-set fetch sees it end"
+                )
+            );
+            assert!(!error.contains('\n'));
+        }
+        // A longer wait makes the same timeout acceptable.
+        let mut document = base();
+        set(
+            &mut document,
+            "/tenants/0/jwks/fetch_timeout_ms",
+            json!(5_000),
+        );
+        set(&mut document, "/key_wait_ms", json!(5_001));
+        assert!(compile(&document).is_ok());
     }
 
     #[test]

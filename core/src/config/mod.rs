@@ -64,8 +64,9 @@ pub const DEFAULT_MIN_REFETCH_SECONDS: i64 = 300;
 /// used while Entra ID cannot be reached.
 pub const DEFAULT_MAX_STALE_SECONDS: i64 = 86_400;
 
-/// `tenants[].jwks.fetch_timeout_ms` when not configured.
-pub const DEFAULT_FETCH_TIMEOUT_MS: i64 = 5_000;
+/// `tenants[].jwks.fetch_timeout_ms` when not configured: shorter than [`DEFAULT_KEY_WAIT_MS`],
+/// so that a request waiting for a fetch sees it end.
+pub const DEFAULT_FETCH_TIMEOUT_MS: i64 = 2_000;
 
 /// `token_cache_size` when not configured.
 pub const DEFAULT_TOKEN_CACHE_SIZE: i64 = 10_000;
@@ -236,7 +237,7 @@ mod tests {
                 refresh_seconds: 3600,
                 min_refetch_seconds: 300,
                 max_stale_seconds: 86_400,
-                fetch_timeout_ms: 5_000,
+                fetch_timeout_ms: 2_000,
             }
         );
         assert_eq!(

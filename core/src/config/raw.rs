@@ -109,11 +109,12 @@ pub(super) struct RawConfig {
         )
     )]
     pub(super) token_cache_size: Option<i64>,
-    /// How long a request may wait for a tenant's first key-set fetch, in milliseconds.
+    /// How long a request may wait in all for a key-set fetch (the first one, or one a token
+    /// naming an unknown key asked for), in milliseconds; longer than every `fetch_timeout_ms`.
     #[cfg_attr(
         feature = "schema",
         schemars(
-            range(min = 100, max = 30_000),
+            range(min = 200, max = 30_000),
             extend("default" = super::DEFAULT_KEY_WAIT_MS)
         )
     )]
@@ -236,11 +237,11 @@ pub(super) struct RawJwks {
         )
     )]
     pub(super) max_stale_seconds: Option<i64>,
-    /// Timeout of one key-set fetch, in milliseconds.
+    /// Timeout of one key-set fetch, in milliseconds; shorter than `key_wait_ms`.
     #[cfg_attr(
         feature = "schema",
         schemars(
-            range(min = 100, max = 60_000),
+            range(min = 100, max = 29_000),
             extend("default" = super::DEFAULT_FETCH_TIMEOUT_MS)
         )
     )]

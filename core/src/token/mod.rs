@@ -45,6 +45,11 @@ pub enum TokenError {
     MissingKeyId,
     /// The tenant's key set has no key with that `kid`/`x5t`.
     UnknownKey,
+    /// The tenant's key set — usable and within `max_stale_seconds` — has no key with that
+    /// `kid`/`x5t`, and the refetch that could have brought it failed, hung past the request's
+    /// wait, or is not allowed while the key server is failing. The answer is the same as for
+    /// [`TokenError::UnknownKey`]; the cause is told apart so that key-server trouble shows.
+    UnknownKeyRefetchFailed,
     /// The signature does not verify under the selected key.
     BadSignature,
     /// No `exp` claim.
@@ -84,7 +89,9 @@ impl TokenError {
             TokenError::MissingIssuer => "token has no issuer",
             TokenError::UntrustedIssuer => "token issuer is not trusted",
             TokenError::MissingKeyId => "token header names no signing key",
-            TokenError::UnknownKey => "token is signed with an unknown key",
+            TokenError::UnknownKey | TokenError::UnknownKeyRefetchFailed => {
+                "token is signed with an unknown key"
+            }
             TokenError::BadSignature => "token signature is invalid",
             TokenError::MissingExpiry => "token has no expiry",
             TokenError::Expired => "token is expired",
@@ -124,6 +131,7 @@ impl TokenError {
             TokenError::UntrustedIssuer => "untrusted_issuer",
             TokenError::MissingKeyId => "missing_key_id",
             TokenError::UnknownKey => "unknown_key",
+            TokenError::UnknownKeyRefetchFailed => "unknown_key_refetch_failed",
             TokenError::BadSignature => "bad_signature",
             TokenError::MissingExpiry => "missing_expiry",
             TokenError::Expired => "expired",

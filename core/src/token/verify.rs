@@ -269,6 +269,7 @@ pub fn verify_token(
             })
         }
         (None, Refetch::RateLimited) => return Err(TokenError::UnknownKey.into()),
+        (None, Refetch::Failed) => return Err(TokenError::UnknownKeyRefetchFailed.into()),
     };
     let signature = untrusted.signature()?;
     if !keys.verify_rs256(key, untrusted.signing_input.as_bytes(), &signature) {
@@ -831,6 +832,20 @@ mod tests {
             }
         );
         // A known kid never waits for a refetch.
+        let t = sign(&key("a"), &header("key-a"), &v2_claims());
+        assert!(verify_token(&t, &policy(), &keys, NOW).is_ok());
+    }
+
+    #[test]
+    fn unknown_kid_while_the_key_server_fails_is_refused_at_once_with_its_own_cause() {
+        let mut keys = keys();
+        keys.refetch = Refetch::Failed;
+        let t = sign(&key("a"), &header("rotated-in"), &v2_claims());
+        assert_eq!(
+            verify_token(&t, &policy(), &keys, NOW).unwrap_err(),
+            VerifyFailure::Token(TokenError::UnknownKeyRefetchFailed)
+        );
+        // A known kid is verified as usual.
         let t = sign(&key("a"), &header("key-a"), &v2_claims());
         assert!(verify_token(&t, &policy(), &keys, NOW).is_ok());
     }
