@@ -3,12 +3,13 @@
 //! out the action.
 
 use jira_entra_guard_core::audit::audit_line;
-use jira_entra_guard_core::decide::{decide, Action, Decision, Verdict};
+use jira_entra_guard_core::decide::{decide_with_body, Action, Decision, Verdict};
 use jira_entra_guard_core::denial::Denial;
 use jira_entra_guard_core::jwks::KeySetError;
 use proxy_wasm::hostcalls;
 
 use crate::host;
+use crate::request_body::{self, Waiting};
 use crate::root::{SharedState, Waiter};
 use crate::signature::EnvoyVerifier;
 
@@ -28,6 +29,16 @@ pub enum Flow {
 /// Decides the effective request and carries out the decision. `deadline_passed`: the request
 /// already waited for keys as long as it may.
 pub fn process(state: &SharedState, context_id: u32, deadline_passed: bool) -> Flow {
+    process_request(state, context_id, deadline_passed, false)
+}
+
+/// [`process`], told whether the request ended with its headers (it has no body).
+pub fn process_request(
+    state: &SharedState,
+    context_id: u32,
+    deadline_passed: bool,
+    headers_ended: bool,
+) -> Flow {
     let Some(policy) = state.borrow().policy.clone() else {
         host::deny(&Denial::KeySet(KeySetError::Unavailable), 1);
         return Flow::Stop;
@@ -43,9 +54,22 @@ pub fn process(state: &SharedState, context_id: u32, deadline_passed: bool) -> F
     } else {
         shared.keys.at(now_ms)
     };
-    let mut verdict = decide(&policy, &head, &keys, &mut shared.cache, now);
+    let body = request_body::buffered(shared, context_id, headers_ended, policy.max_body_bytes());
+    let mut verdict = decide_with_body(
+        &policy,
+        &head,
+        body.as_request_body(),
+        &keys,
+        &mut shared.cache,
+        now,
+    );
+    if let Decision::NeedBody = verdict.decision {
+        request_body::hold(shared, context_id, Waiting::Body, false);
+        return Flow::Stop;
+    }
     if let Decision::AwaitKeys { tenant, refetch } = verdict.decision {
         if !deadline_passed {
+            request_body::hold(shared, context_id, Waiting::Keys, headers_ended);
             if refetch && !shared.refetch_requested.contains(&tenant) {
                 shared.refetch_requested.push(tenant);
             }
@@ -58,6 +82,7 @@ pub fn process(state: &SharedState, context_id: u32, deadline_passed: bool) -> F
         }
         verdict.decision = Decision::Deny(Denial::KeySet(KeySetError::Unavailable));
     }
+    request_body::release(shared, context_id);
     let action = verdict.action(&policy);
     count(shared, &verdict, &action);
     if let Some(line) = audit_line(&policy, &head, &verdict, &action, request_id, now) {
@@ -80,8 +105,9 @@ pub fn process(state: &SharedState, context_id: u32, deadline_passed: bool) -> F
             host::deny(&denial, retry_after());
             Flow::Stop
         }
-        // Handled above: a request never waits twice past its deadline.
-        Action::AwaitKeys { .. } => {
+        // Handled above: a request never waits twice past its deadline, and a body is asked
+        // for only once.
+        Action::AwaitKeys { .. } | Action::NeedBody => {
             host::deny(&Denial::KeySet(KeySetError::Unavailable), retry_after());
             Flow::Stop
         }

@@ -60,6 +60,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// True when Envoy's `verify_signature` checks signatures, false for RSA in Wasm.
     pub host_signatures: bool,
+    /// Requests held undecided, by context id (see [`crate::request_body`]).
+    pub held: HashMap<u32, crate::request_body::Held>,
 }
 
 /// Shared state handle.

@@ -3,6 +3,7 @@
 
 use crate::jwks::KeySetError;
 use crate::path::PathRejection;
+use crate::policy::scope::BodyRejection;
 use crate::policy::PolicyDenial;
 use crate::request::RequestRejection;
 use crate::token::TokenError;
@@ -22,6 +23,8 @@ pub enum Denial {
     KeySet(KeySetError),
     /// The caller is authenticated but the ACL refuses the call (403).
     Policy(PolicyDenial),
+    /// The decision needs the body and cannot trust it (413, 415 or 400).
+    Body(BodyRejection),
 }
 
 impl Denial {
@@ -32,6 +35,7 @@ impl Denial {
             Denial::MissingToken | Denial::Token(_) => 401,
             Denial::Policy(_) => 403,
             Denial::KeySet(_) => 503,
+            Denial::Body(b) => b.status(),
         }
     }
 
@@ -45,6 +49,7 @@ impl Denial {
             Denial::Token(e) => e.code(),
             Denial::KeySet(e) => e.code(),
             Denial::Policy(p) => p.code(),
+            Denial::Body(b) => b.code(),
         }
     }
 
@@ -62,12 +67,17 @@ impl Denial {
             }
             Denial::Policy(P::DelegatedToken) => "delegated_token",
             Denial::Policy(
-                P::MissingRole
-                | P::DeniedByRule
-                | P::MethodNotAllowed
-                | P::PathNotAllowed
-                | P::ProjectNotAllowed,
+                P::MissingRole | P::DeniedByRule | P::MethodNotAllowed | P::PathNotAllowed,
             ) => "acl",
+            Denial::Policy(P::ProjectNotAllowed) => "project_not_allowed",
+            Denial::Policy(P::ProjectNotDeterminable) => "project_not_determinable",
+            Denial::Body(BodyRejection::TooLarge) => "body_too_large",
+            Denial::Body(BodyRejection::UnsupportedMediaType | BodyRejection::ContentEncoding) => {
+                "unsupported_media_type"
+            }
+            Denial::Body(BodyRejection::InvalidJson | BodyRejection::DuplicateMember) => {
+                "invalid_body"
+            }
         }
     }
 
@@ -80,6 +90,7 @@ impl Denial {
             Denial::Token(e) => e.description(),
             Denial::KeySet(e) => e.description(),
             Denial::Policy(p) => p.description(),
+            Denial::Body(b) => b.description(),
         }
     }
 }

@@ -13,10 +13,11 @@ use crate::policy::{AuditLog, Client, JwksSource, Mode, Policy, Tenant, TenantIn
 use super::raw::{Object, RawClient, RawConfig, RawJwks, RawRule, RawTenant};
 use super::{
     ConfigError, DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_FETCH_TIMEOUT_MS, DEFAULT_JWKS_AUTHORITY,
-    DEFAULT_KEY_WAIT_MS, DEFAULT_MAX_STALE_SECONDS, DEFAULT_MIN_REFETCH_SECONDS,
-    DEFAULT_REFRESH_SECONDS, DEFAULT_TOKEN_CACHE_SIZE, MAX_CLOCK_SKEW_SECONDS,
-    MAX_TOKEN_CACHE_SIZE,
+    DEFAULT_KEY_WAIT_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_STALE_SECONDS,
+    DEFAULT_MIN_REFETCH_SECONDS, DEFAULT_REFRESH_SECONDS, DEFAULT_TOKEN_CACHE_SIZE,
+    MAX_CLOCK_SKEW_SECONDS, MAX_MAX_BODY_BYTES, MAX_TOKEN_CACHE_SIZE,
 };
+use crate::policy::scope::ProjectIds;
 
 /// Looks up a VM environment variable.
 type Env<'e> = &'e dyn Fn(&str) -> Option<String>;
@@ -89,6 +90,14 @@ pub(super) fn compile(raw: RawConfig, env: Env<'_>) -> Result<Policy, ConfigErro
             ))
         }
     };
+    let max_body_bytes = bounded(
+        "max_body_bytes",
+        raw.max_body_bytes,
+        DEFAULT_MAX_BODY_BYTES,
+        1024,
+        MAX_MAX_BODY_BYTES,
+    )?;
+    let project_ids = compile_project_ids(raw.project_ids.unwrap_or_default())?;
     Ok(Policy {
         tenants,
         clients,
@@ -99,7 +108,27 @@ pub(super) fn compile(raw: RawConfig, env: Env<'_>) -> Result<Policy, ConfigErro
         audit_log,
         token_cache_size: usize::try_from(token_cache_size).unwrap_or(0),
         key_wait_ms: u64::try_from(key_wait_ms).unwrap_or(0),
+        project_ids,
+        max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(0),
     })
+}
+
+/// `project_ids`: numeric ids to well-formed keys.
+fn compile_project_ids(
+    raw: std::collections::BTreeMap<String, String>,
+) -> Result<ProjectIds, ConfigError> {
+    for (id, key) in &raw {
+        let at = format!("project_ids.{id}");
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) || id.starts_with('0') {
+            return Err(ConfigError::at(
+                at,
+                format!("{id:?} is not a numeric project id"),
+            ));
+        }
+        ProjectCondition::compile(std::slice::from_ref(key))
+            .map_err(|(_, problem)| ConfigError::at(at, problem))?;
+    }
+    Ok(ProjectIds(raw))
 }
 
 /// `enforce` or `audit`, at `at`.

@@ -1,0 +1,156 @@
+//! Request bodies, for the few calls whose projects are in them (issue create, bulk create,
+//! issue link, search by POST). The core says when it needs a body
+//! ([`jira_entra_guard_core::decide::Decision::NeedBody`]); only then is a request *held* here,
+//! and only held requests see any work in the body callbacks.
+//!
+//! A held request is paused at its headers (Envoy's `allow_on_headers_stop_iteration` lets the
+//! body through to the filter while the headers wait) and every body chunk is answered with
+//! "stop and buffer", so nothing reaches Jira before the decision. At the end of the stream (or
+//! at the trailers) the whole buffered body is read once and the request is decided again; a
+//! body that grows past `max_body_bytes` is decided at once as too large. A request that waits
+//! for a key set is held too: its body must not slip past while it waits.
+//!
+//! The record of held requests lives in the root context's shared state, so that the root
+//! context, which wakes requests waiting for keys, knows whether a body already arrived.
+
+use jira_entra_guard_core::policy::scope::RequestBody;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{Action, BufferType};
+
+use crate::request_flow::{process_request, Flow};
+use crate::root::{Shared, SharedState};
+
+/// What a held request waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// Its tenant's key set.
+    Keys,
+    /// The rest of its body.
+    Body,
+}
+
+/// A request held undecided.
+#[derive(Debug, Clone, Copy)]
+pub struct Held {
+    /// What it waits for.
+    pub waiting: Waiting,
+    /// Body bytes buffered so far.
+    pub received: usize,
+    /// The body is complete (end of stream or trailers seen).
+    pub complete: bool,
+}
+
+/// The body as far as the decision can see it, owning what was read from Envoy.
+#[derive(Debug)]
+pub enum Buffered {
+    /// Not (yet) complete.
+    Unread,
+    /// The whole body.
+    Complete(Vec<u8>),
+    /// Larger than `max_body_bytes`.
+    TooLarge,
+}
+
+impl Buffered {
+    /// The form the core takes.
+    pub fn as_request_body(&self) -> RequestBody<'_> {
+        match self {
+            Buffered::Unread => RequestBody::Unread,
+            Buffered::Complete(bytes) => RequestBody::Complete(bytes),
+            Buffered::TooLarge => RequestBody::TooLarge,
+        }
+    }
+}
+
+/// The body of the effective request for a decision. `headers_ended`: the request has no body
+/// at all.
+pub fn buffered(shared: &Shared, context_id: u32, headers_ended: bool, max: usize) -> Buffered {
+    if headers_ended {
+        return Buffered::Complete(Vec::new());
+    }
+    match shared.held.get(&context_id) {
+        Some(held) if held.received > max => Buffered::TooLarge,
+        Some(held) if held.complete => Buffered::Complete(read_body(held.received)),
+        _ => Buffered::Unread,
+    }
+}
+
+/// The whole buffered body. A host that hands back fewer bytes than it reported buffering gives
+/// an empty body, which no decision accepts.
+fn read_body(size: usize) -> Vec<u8> {
+    if size == 0 {
+        return Vec::new();
+    }
+    match hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size) {
+        Ok(Some(bytes)) if bytes.len() == size => bytes,
+        other => {
+            let got = other.ok().flatten().map_or(0, |b| b.len());
+            log::error!("request body: {size} bytes buffered, {got} readable; refusing it");
+            Vec::new()
+        }
+    }
+}
+
+/// Holds the request until `waiting` is over. `complete`: no body will follow.
+pub fn hold(shared: &mut Shared, context_id: u32, waiting: Waiting, complete: bool) {
+    let held = shared.held.entry(context_id).or_insert(Held {
+        waiting,
+        received: 0,
+        complete,
+    });
+    held.waiting = waiting;
+    held.complete |= complete;
+}
+
+/// The request is decided (or gone): its body callbacks pass everything on.
+pub fn release(shared: &mut Shared, context_id: u32) {
+    if !shared.held.is_empty() {
+        shared.held.remove(&context_id);
+    }
+}
+
+/// A body chunk arrived (`size`: all buffered so far).
+pub fn on_body(state: &SharedState, context_id: u32, size: usize, end_of_stream: bool) -> Action {
+    let (waiting, max) = {
+        let mut shared = state.borrow_mut();
+        if shared.held.is_empty() {
+            return Action::Continue;
+        }
+        let max = shared.policy.as_ref().map_or(0, |p| p.max_body_bytes());
+        let Some(held) = shared.held.get_mut(&context_id) else {
+            return Action::Continue;
+        };
+        held.received = size;
+        held.complete |= end_of_stream;
+        (held.waiting, max)
+    };
+    match waiting {
+        // Buffer while the keys load; the root context decides when they arrive.
+        Waiting::Keys => Action::Pause,
+        Waiting::Body if end_of_stream || size > max => decide_now(state, context_id),
+        Waiting::Body => Action::Pause,
+    }
+}
+
+/// The trailers arrived: the body is complete.
+pub fn on_trailers(state: &SharedState, context_id: u32) -> Action {
+    let waiting = {
+        let mut shared = state.borrow_mut();
+        let Some(held) = shared.held.get_mut(&context_id) else {
+            return Action::Continue;
+        };
+        held.complete = true;
+        held.waiting
+    };
+    match waiting {
+        Waiting::Keys => Action::Pause,
+        Waiting::Body => decide_now(state, context_id),
+    }
+}
+
+fn decide_now(state: &SharedState, context_id: u32) -> Action {
+    match process_request(state, context_id, false, false) {
+        Flow::Continue => Action::Continue,
+        Flow::Stop => Action::Pause,
+    }
+}
