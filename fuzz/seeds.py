@@ -173,6 +173,7 @@ def jql_scope() -> None:
         "in-list": "project in (OPS, \"SEC\", 'dev') AND status = Open ORDER BY created DESC",
         "nested": "(project = OPS && (a = 1 OR b ~ \"x\")) & !c = 2",
         "or-injection": "project = OPS OR project = SEC",
+        "or-after-and": "project = OPS AND status = Open OR priority = High",
         "quote-hides-or": 'project = "OPS\\" OR project = \\"SEC"',
         "escape": 'project = "\\u004fPS" AND summary !~ \'it\\\'s\'',
         "function": "project in projectsLeadByUser() AND key = OPS-1",
