@@ -223,7 +223,7 @@ fn decide_inner<'p>(
 }
 
 /// The last step of [`decide`]: whether `client`, authenticated as `caller`, may make the
-/// call, with what the request was found to be about when a rule with `projects` needed it.
+/// call, with what the request was found to be about when a rule with `projects` decided it.
 /// The decision is `Forward`, `Deny`, or `NeedBody` when the call's projects are in a body that
 /// is still [`RequestBody::Unread`].
 pub fn authorize_client<'p>(
@@ -264,11 +264,24 @@ pub fn authorize_client<'p>(
         Ok(scope) => scope,
         Err(rejection) => return (Decision::Deny(Denial::Body(rejection)), None),
     };
-    let decision = match client.authorize_scoped(caller, &target, &scope) {
-        Ok(grant) => Decision::Forward(Some(grant)),
-        Err(refusal) => Decision::Deny(Denial::Policy(refusal)),
+    let (decision, scope_decided) = match client.authorize_scoped(caller, &target, &scope) {
+        Ok(grant) => {
+            let decided = client.rule_names_projects(grant.matched_rule);
+            (Decision::Forward(Some(grant)), decided)
+        }
+        Err(refusal) => (
+            Decision::Deny(Denial::Policy(refusal)),
+            matches!(
+                refusal,
+                PolicyDenial::ProjectNotAllowed
+                    | PolicyDenial::ProjectNotDeterminable
+                    | PolicyDenial::DeniedByRule
+            ),
+        ),
     };
-    (decision, Some(scope))
+    // Reported only when a rule with `projects` decided: an account of a body nobody read
+    // would mislead.
+    (decision, scope_decided.then_some(scope))
 }
 
 /// The token's verified form: from the cache when it holds it (unexpired, key still

@@ -271,6 +271,7 @@ def test_body_and_jql_scoping(case: BodyCase, scoped_envoy, jira, tokens):
 
 def test_refusals_are_counted_and_audited_under_their_reason(scoped_envoy, jira, tokens):
     auth = [("authorization", f"Bearer {tokens.flow('ci-pipeline')}")]
+    time.sleep(0.6)  # counts of earlier requests reach Envoy on the filter's next tick
     before = scoped_envoy.stats()
     by_id = {c.id: c for c in CASES}
     for case_id in ["search-or-injection", "create-sec", "too-large", "wrong-content-type",

@@ -335,6 +335,14 @@ impl Client {
             })
     }
 
+    /// True when the rule with this id (`clients[1].allow[0]`) names projects.
+    pub fn rule_names_projects(&self, id: &str) -> bool {
+        self.allow
+            .iter()
+            .chain(&self.deny)
+            .any(|rule| rule.id == id && rule.projects != projects::ProjectCondition::Any)
+    }
+
     /// The client's decision, given what the request is about (`scope`, from
     /// [`scope::request_scope`]).
     pub fn authorize_scoped(
