@@ -305,3 +305,46 @@ def test_calls_without_a_project_rule_never_wait_for_the_body(envoy, jira, token
     assert status == 400
     seen = jira.requests()
     assert len(seen) == 1 and base64.b64decode(seen[0]["body_b64"]) == case.body
+
+
+def test_bodies_wait_with_their_request_while_the_keys_load(workdir, jira):
+    """A request that waits for its tenant's first key set keeps its body in Envoy: the OPS
+    create arrives byte for byte once the keys are in, the SEC create never reaches Jira."""
+    import threading
+
+    idp = s.start_emulator(workdir)
+    idp.control("faults", {"tenant_id": "*", "jwks": "hang:3"})
+    config = scoped_plugin_config()
+    config["key_wait_ms"] = 10_000
+    for tenant in config["tenants"]:
+        tenant["jwks"]["fetch_timeout_ms"] = 8_000
+    envoy = s.start_envoy(workdir, idp.port, jira.port, plugin_config=config)
+    try:
+        jira.reset()
+        auth = [("authorization", f"Bearer {idp.token('ci-pipeline')}")]
+        ops = BodyCase("ops", "POST", "/rest/api/2/issue",
+                       json.dumps({"fields": {"project": {"key": "OPS"}, "summary": "w" * 600}})
+                       .encode(), 201, parts=4)
+        sec = BodyCase("sec", "POST", "/rest/api/2/issue", create("SEC"), 403, parts=3,
+                       chunked=True)
+        results = {}
+
+        def run(case):
+            results[case.id] = send(envoy.port, case, auth)
+
+        threads = [threading.Thread(target=run, args=(c,)) for c in (ops, sec)]
+        started = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        waited = time.monotonic() - started
+        assert results["ops"][0] == 201, results
+        assert results["sec"][0] == 403, results
+        seen = jira.requests()
+        assert len(seen) == 1, seen
+        assert base64.b64decode(seen[0]["body_b64"]) == ops.body
+        assert waited > 1.0, f"the requests did not wait for the keys ({waited:.2f}s)"
+    finally:
+        envoy.process.stop()
+        idp.process.stop()
