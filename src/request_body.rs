@@ -11,14 +11,21 @@
 //! for a key set is held too: its body must not slip past while it waits.
 //!
 //! The record of held requests lives in the root context's shared state, so that the root
-//! context, which wakes requests waiting for keys, knows whether a body already arrived.
+//! context, which wakes requests waiting for keys, knows whether a body already arrived, and
+//! refuses (408) a body that is not complete [`BODY_WAIT_MS`] after it was asked for — which
+//! is also what an Envoy without `allow_on_headers_stop_iteration` would otherwise leave
+//! hanging, since it holds the body back from a request paused at its headers.
 
 use jira_entra_guard_core::policy::scope::RequestBody;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, BufferType};
 
+use crate::host;
 use crate::request_flow::{process_request, Flow};
 use crate::root::{Shared, SharedState};
+
+/// How long a held request may take to deliver the rest of its body, in milliseconds.
+pub const BODY_WAIT_MS: u64 = 30_000;
 
 /// What a held request waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +45,10 @@ pub struct Held {
     pub received: usize,
     /// The body is complete (end of stream or trailers seen).
     pub complete: bool,
+    /// When the body was asked for (epoch milliseconds; 0 while waiting for keys).
+    pub since_ms: u64,
+    /// The body did not arrive within [`BODY_WAIT_MS`].
+    pub timed_out: bool,
 }
 
 /// The body as far as the decision can see it, owning what was read from Envoy.
@@ -49,6 +60,8 @@ pub enum Buffered {
     Complete(Vec<u8>),
     /// Larger than `max_body_bytes`.
     TooLarge,
+    /// Not complete in time.
+    TimedOut,
 }
 
 impl Buffered {
@@ -58,6 +71,7 @@ impl Buffered {
             Buffered::Unread => RequestBody::Unread,
             Buffered::Complete(bytes) => RequestBody::Complete(bytes),
             Buffered::TooLarge => RequestBody::TooLarge,
+            Buffered::TimedOut => RequestBody::TimedOut,
         }
     }
 }
@@ -70,6 +84,7 @@ pub fn buffered(shared: &Shared, context_id: u32, headers_ended: bool, max: usiz
     }
     match shared.held.get(&context_id) {
         Some(held) if held.received > max => Buffered::TooLarge,
+        Some(held) if held.timed_out => Buffered::TimedOut,
         Some(held) if held.complete => Buffered::Complete(read_body(held.received)),
         _ => Buffered::Unread,
     }
@@ -97,9 +112,48 @@ pub fn hold(shared: &mut Shared, context_id: u32, waiting: Waiting, complete: bo
         waiting,
         received: 0,
         complete,
+        since_ms: 0,
+        timed_out: false,
     });
+    if (waiting == Waiting::Body && held.waiting != Waiting::Body) || held.since_ms == 0 {
+        held.since_ms = host::now_millis();
+    }
     held.waiting = waiting;
     held.complete |= complete;
+}
+
+/// Refuses the held requests whose body is overdue (called on every tick of the root context).
+pub fn expire(state: &SharedState, now_ms: u64) {
+    let overdue: Vec<u32> = {
+        let mut shared = state.borrow_mut();
+        if shared.held.is_empty() {
+            return;
+        }
+        shared
+            .held
+            .iter_mut()
+            .filter(|(_, h)| {
+                h.waiting == Waiting::Body
+                    && !h.complete
+                    && now_ms.saturating_sub(h.since_ms) > BODY_WAIT_MS
+            })
+            .map(|(id, h)| {
+                h.timed_out = true;
+                *id
+            })
+            .collect()
+    };
+    for context_id in overdue {
+        if hostcalls::set_effective_context(context_id).is_err() {
+            release(&mut state.borrow_mut(), context_id);
+            continue;
+        }
+        log::warn!(
+            "request body not complete {BODY_WAIT_MS} ms after the headers; refused (an Envoy \
+             without allow_on_headers_stop_iteration never hands the body over)"
+        );
+        let _ = process_request(state, context_id, false, false);
+    }
 }
 
 /// The request is decided (or gone): its body callbacks pass everything on.

@@ -466,6 +466,7 @@ impl RootContext for GuardRoot {
 
     fn on_tick(&mut self) {
         self.tend_keys();
+        crate::request_body::expire(&self.state, host::now_millis());
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {

@@ -23,7 +23,7 @@ pub enum Denial {
     KeySet(KeySetError),
     /// The caller is authenticated but the ACL refuses the call (403).
     Policy(PolicyDenial),
-    /// The decision needs the body and cannot trust it (413, 415 or 400).
+    /// The decision needs the body and cannot have or trust it (400, 408, 413 or 415).
     Body(BodyRejection),
 }
 
@@ -72,6 +72,7 @@ impl Denial {
             Denial::Policy(P::ProjectNotAllowed) => "project_not_allowed",
             Denial::Policy(P::ProjectNotDeterminable) => "project_not_determinable",
             Denial::Body(BodyRejection::TooLarge) => "body_too_large",
+            Denial::Body(BodyRejection::TimedOut) => "body_timeout",
             Denial::Body(BodyRejection::UnsupportedMediaType | BodyRejection::ContentEncoding) => {
                 "unsupported_media_type"
             }

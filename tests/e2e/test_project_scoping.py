@@ -207,7 +207,8 @@ CASES = [
 ]
 
 
-def send(port: int, case: BodyCase, auth: list[tuple[str, str]]) -> tuple[int, bytes]:
+def send(port: int, case: BodyCase, auth: list[tuple[str, str]],
+         timeout: float = 15) -> tuple[int, bytes]:
     """Sends the case as written: the body whole or in `parts` writes, with Content-Length or
     chunked, optionally waiting for `100 Continue` first. Returns (status, response body)."""
     lines = [f"{case.method} {case.path} HTTP/1.1", "host: jira.local", "connection: close"]
@@ -220,7 +221,7 @@ def send(port: int, case: BodyCase, auth: list[tuple[str, str]]) -> tuple[int, b
         lines.append("expect: 100-continue")
     size = max(1, -(-len(case.body) // case.parts))
     parts = [case.body[i:i + size] for i in range(0, len(case.body), size)]
-    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         if case.expect_continue:
             interim = b""
@@ -348,3 +349,29 @@ def test_bodies_wait_with_their_request_while_the_keys_load(workdir, jira):
     finally:
         envoy.process.stop()
         idp.process.stop()
+
+
+def test_without_the_envoy_setting_a_held_body_is_refused_not_forwarded(workdir, emulator, jira,
+                                                                        tokens):
+    """An Envoy without `allow_on_headers_stop_iteration` never hands the filter the body of a
+    request held at its headers: the request gets 408 after the filter's bound (30 s) instead of
+    hanging, and Jira sees nothing."""
+
+    def drop_setting(config):
+        http_filters = s._hcm(config)["http_filters"]
+        wasm = next(f for f in http_filters if f["name"] == "jira-entra-guard")
+        wasm["typed_config"]["config"].pop("allow_on_headers_stop_iteration", None)
+
+    envoy = s.start_envoy(workdir, emulator.port, jira.port, plugin_config=scoped_plugin_config(),
+                          mutate=drop_setting)
+    try:
+        jira.reset()
+        auth = [("authorization", f"Bearer {tokens.flow('ci-pipeline')}")]
+        started = time.monotonic()
+        status, _ = send(envoy.port, BodyCase("held", "POST", "/rest/api/2/issue", create(), 408),
+                         auth, timeout=60)
+        assert status == 408
+        assert 29 < time.monotonic() - started < 45
+        assert jira.requests() == []
+    finally:
+        envoy.process.stop()

@@ -91,6 +91,8 @@ pub enum RequestBody<'a> {
     Complete(&'a [u8]),
     /// The body grew past `max_body_bytes`.
     TooLarge,
+    /// The body did not arrive in time.
+    TimedOut,
 }
 
 /// What the request says about its body.
@@ -109,6 +111,8 @@ pub struct BodyFacts<'a> {
 pub enum BodyRejection {
     /// Larger than `max_body_bytes` (413).
     TooLarge,
+    /// Not complete in time (408).
+    TimedOut,
     /// Not `application/json` (415).
     UnsupportedMediaType,
     /// Carries a `Content-Encoding` (415).
@@ -124,6 +128,7 @@ impl BodyRejection {
     pub fn status(self) -> u16 {
         match self {
             BodyRejection::TooLarge => 413,
+            BodyRejection::TimedOut => 408,
             BodyRejection::UnsupportedMediaType | BodyRejection::ContentEncoding => 415,
             BodyRejection::InvalidJson | BodyRejection::DuplicateMember => 400,
         }
@@ -133,6 +138,7 @@ impl BodyRejection {
     pub fn code(self) -> &'static str {
         match self {
             BodyRejection::TooLarge => "body_too_large",
+            BodyRejection::TimedOut => "body_timeout",
             BodyRejection::UnsupportedMediaType => "unsupported_media_type",
             BodyRejection::ContentEncoding => "content_encoding",
             BodyRejection::InvalidJson => "invalid_json",
@@ -144,6 +150,7 @@ impl BodyRejection {
     pub fn description(self) -> &'static str {
         match self {
             BodyRejection::TooLarge => "request body is larger than the gateway inspects",
+            BodyRejection::TimedOut => "request body did not arrive in time",
             BodyRejection::UnsupportedMediaType => "request body must be application/json",
             BodyRejection::ContentEncoding => "request body must not be content-encoded",
             BodyRejection::InvalidJson => "request body is not valid UTF-8 JSON",
@@ -207,6 +214,7 @@ fn body_document(body: &BodyFacts<'_>) -> Result<Option<JsonValue>, BodyRejectio
     let bytes = match body.body {
         RequestBody::Unread => return Ok(None),
         RequestBody::TooLarge => return Err(BodyRejection::TooLarge),
+        RequestBody::TimedOut => return Err(BodyRejection::TimedOut),
         RequestBody::Complete(bytes) => bytes,
     };
     match body.content_type {
@@ -657,6 +665,11 @@ mod tests {
         assert_eq!(
             scope(facts(&["application/json"], false, RequestBody::TooLarge)),
             Err(BodyRejection::TooLarge)
+        );
+        assert_eq!(
+            scope(facts(&["application/json"], false, RequestBody::TimedOut))
+                .map_err(|r| r.status()),
+            Err(408)
         );
         for ct in [
             &[][..],
