@@ -1134,6 +1134,37 @@ mod tests {
     }
 
     #[test]
+    fn project_ids_map_numeric_ids_to_well_formed_keys() {
+        let mut document = base();
+        set(&mut document, "/project_ids", json!({"10000": "OPS"}));
+        let policy = compile_policy(document.to_string().as_bytes(), &|_| None).unwrap();
+        assert_eq!(policy.project_ids().key_of("10000"), Some("OPS"));
+        assert_eq!(policy.project_ids().key_of("10001"), None);
+        assert_eq!(
+            error_with("/project_ids", json!({"OPS": "OPS"})),
+            "project_ids.OPS: \"OPS\" is not a numeric project id"
+        );
+        assert_eq!(
+            error_with("/project_ids", json!({"010000": "OPS"})),
+            "project_ids.010000: \"010000\" is not a numeric project id"
+        );
+        assert_eq!(
+            error_with("/project_ids", json!({"10000": "ops"})),
+            "project_ids.10000: \"ops\" is not a Jira project key (an uppercase letter followed by uppercase letters, digits or \"_\")"
+        );
+    }
+
+    #[test]
+    fn max_body_bytes_defaults_to_one_mebibyte_and_is_bounded() {
+        let policy = compile_policy(base().to_string().as_bytes(), &|_| None).unwrap();
+        assert_eq!(policy.max_body_bytes(), 1_048_576);
+        assert_eq!(
+            error_with("/max_body_bytes", json!(100)),
+            "max_body_bytes: must be between 1024 and 67108864, got 100"
+        );
+    }
+
+    #[test]
     fn discovery_replaces_the_key_set_path() {
         let mut document = base();
         set(&mut document, "/tenants/0/jwks/discovery", json!(true));
