@@ -90,13 +90,12 @@ pub fn buffered(shared: &Shared, context_id: u32, headers_ended: bool, max: usiz
     }
 }
 
-/// The whole buffered body. A host that hands back fewer bytes than it reported buffering gives
-/// an empty body, which no decision accepts.
+/// The whole buffered body. A host that hands back more or fewer bytes than it reported
+/// buffering gives an empty body, which no decision accepts: the decision must read exactly
+/// what Jira will receive.
 fn read_body(size: usize) -> Vec<u8> {
-    if size == 0 {
-        return Vec::new();
-    }
-    match hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size) {
+    match hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size.saturating_add(1)) {
+        Ok(None) if size == 0 => Vec::new(),
         Ok(Some(bytes)) if bytes.len() == size => bytes,
         other => {
             let got = other.ok().flatten().map_or(0, |b| b.len());
