@@ -824,4 +824,30 @@ mod tests {
             Decision::Deny(Denial::Policy(PolicyDenial::ProjectNotAllowed))
         ));
     }
+
+    #[test]
+    fn a_body_no_rule_needs_is_not_judged_even_when_the_shell_has_it() {
+        let mut doc = policy_json();
+        doc["clients"][0]["allow"] = json!([
+            {"methods": ["POST"], "paths": ["/rest/api/2/issue"]},
+            {"methods": ["GET"], "paths": ["/rest/api/2/issue/*"], "projects": ["OPS"]}
+        ]);
+        let policy = crate::config::compile_policy(doc.to_string().as_bytes(), &|_| None).unwrap();
+        let auth = good();
+        // A POST that ended with its headers: the shell hands in an empty, complete body.
+        let h = head("POST", "/rest/api/2/issue", Some(&auth));
+        let verdict = decide_with_body(
+            &policy,
+            &h,
+            RequestBody::Complete(b""),
+            &keys(),
+            &mut test_cache(10),
+            NOW,
+        );
+        assert!(
+            matches!(verdict.decision, Decision::Forward(Some(_))),
+            "{verdict:?}"
+        );
+        assert!(verdict.scope.is_none());
+    }
 }
