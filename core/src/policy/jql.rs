@@ -341,22 +341,19 @@ fn project_clause(tokens: &[Token]) -> Option<Restriction> {
         }
         _ => return None,
     };
-    let clause = format!(
-        "project {} ({})",
-        if matches!(rest.first(), Some(Token::Operator("="))) {
-            "="
-        } else {
-            "in"
-        },
-        values
-            .iter()
-            .map(|v| match v {
-                ProjectValue::Key(k) => k.as_str(),
-                ProjectValue::Id(id) => id.as_str(),
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let listed = values
+        .iter()
+        .map(|v| match v {
+            ProjectValue::Key(k) => k.as_str(),
+            ProjectValue::Id(id) => id.as_str(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let clause = if matches!(rest.first(), Some(Token::Operator("="))) {
+        format!("project = {listed}")
+    } else {
+        format!("project in ({listed})")
+    };
     Some(Restriction { values, clause })
 }
 
@@ -586,5 +583,7 @@ mod tests {
     fn explanation_names_the_clause() {
         let restrictions = project_restrictions("a = 1 and project in (ops, 'SEC')").unwrap();
         assert_eq!(restrictions[0].clause, "project in (OPS, SEC)");
+        let restrictions = project_restrictions("\"project\" = 'ops'").unwrap();
+        assert_eq!(restrictions[0].clause, "project = OPS");
     }
 }
