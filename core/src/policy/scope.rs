@@ -190,7 +190,8 @@ pub fn request_scope(
         ScopedCall::CreateIssue => issue_fields_scope(&document, "fields", ids),
         ScopedCall::BulkCreate => bulk_scope(&document, ids),
         ScopedCall::LinkIssues => link_scope(&document),
-        ScopedCall::SearchByBody => {
+        // (A search by query was answered above, before the body.)
+        ScopedCall::SearchByBody | ScopedCall::SearchByQuery => {
             if single_query_parameter(query, "jql").is_ok() {
                 undetermined("jql is given both in the query and in the body")
             } else {
@@ -201,7 +202,6 @@ pub fn request_scope(
                 }
             }
         }
-        ScopedCall::SearchByQuery => undetermined("unreachable"),
     })
 }
 
