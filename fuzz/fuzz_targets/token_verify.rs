@@ -73,6 +73,7 @@ fn check(fx: &Fixture, authorization: &str) {
             );
         }
         Decision::AwaitKeys { .. } => panic!("the fixed key store never loads"),
+        Decision::NeedBody => panic!("GET /rest/api/2/myself never needs a body"),
         Decision::Forward(None) | Decision::Deny(_) => {}
     }
 }
