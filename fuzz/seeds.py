@@ -186,11 +186,34 @@ def json_strict() -> None:
         write("json_strict", name, data)
 
 
+def jql_scope() -> None:
+    seeds = {
+        "equals": "project = OPS",
+        "in-list": "project in (OPS, \"SEC\", 'dev') AND status = Open ORDER BY created DESC",
+        "nested": "(project = OPS && (a = 1 OR b ~ \"x\")) & !c = 2",
+        "or-injection": "project = OPS OR project = SEC",
+        "or-after-and": "project = OPS AND status = Open OR priority = High",
+        "quote-hides-or": 'project = "OPS\\" OR project = \\"SEC"',
+        "escape": 'project = "\\u004fPS" AND summary !~ \'it\\\'s\'',
+        "function": "project in projectsLeadByUser() AND key = OPS-1",
+        "order-by-quoted": "a = 1 AND order 'x' by AND project = OPS",
+        "id": "project = 10000",
+        "create-body": '{"fields":{"project":{"key":"OPS"},"summary":"s"}}',
+        "bulk-body": '{"issueUpdates":[{"fields":{"project":{"id":"10000"}}}]}',
+        "link-body": '{"inwardIssue":{"key":"OPS-1"},"outwardIssue":{"key":"SEC-2"}}',
+        "search-body": '{"jql":"project = OPS","maxResults":5}',
+        "duplicate-body": '{"fields":{"project":{"key":"OPS","key":"SEC"}}}',
+    }
+    for name, text in seeds.items():
+        write("jql_scope", name, text.encode())
+
+
 if __name__ == "__main__":
     json_strict()
     token_verify()
     jwks_parse()
     config_parse()
     path_acl()
+    jql_scope()
     for target in sorted(CORPUS.iterdir()):
         print(target.name, len(list(target.iterdir())))

@@ -13,9 +13,10 @@
 # token_verify and jwks_parse spend their time in RSA arithmetic (a signature per input; key
 # construction and verification per key), where that instrumentation costs ~0.3 s per signature
 # and leaves a few inputs a second; the core is `forbid(unsafe_code)` and the targets'
-# invariants are assertions, which need no sanitizer; and one build for all five keeps this step
-# short in scripts/test.sh. FUZZ_ASAN=1 builds config_parse, path_acl and json_strict with cargo-fuzz's
-# default instead (AddressSanitizer, debug assertions, comparison tracing), which needs the
+# invariants are assertions, which need no sanitizer; and one build for all of them keeps this
+# step short in scripts/test.sh. FUZZ_ASAN=1 builds config_parse, path_acl, json_strict and
+# jql_scope with cargo-fuzz's default instead (AddressSanitizer, debug assertions, comparison
+# tracing), which needs the
 # nightly toolchain: that is how their long runs in docs/hardening.md were made.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +25,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(token_verify jwks_parse config_parse path_acl json_strict)
+  targets=(token_verify jwks_parse config_parse path_acl json_strict jql_scope)
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -35,7 +36,7 @@ fi
 # The cargo-fuzz command line (toolchain and build flags) of a target.
 fuzz_command() {
   case "$1" in
-    config_parse | path_acl | json_strict)
+    config_parse | path_acl | json_strict | jql_scope)
       if [ "${FUZZ_ASAN:-0}" = 1 ]; then
         if ! cargo +nightly --version >/dev/null 2>&1; then
           echo "fuzz: FUZZ_ASAN=1 needs the nightly toolchain (cargo +nightly)" >&2

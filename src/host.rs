@@ -64,6 +64,8 @@ pub fn request_head(headers: &[(String, String)]) -> (RequestHead<'_>, Option<&s
             ":path" => head.path = value,
             "authorization" => head.authorization.push(value),
             "x-request-id" => request_id = Some(value.as_str()),
+            "content-type" => head.content_type.push(value),
+            "content-encoding" => head.content_encoding = true,
             other if METHOD_OVERRIDE_HEADERS.contains(&other) => head.method_overrides.push(value),
             _ => {}
         }

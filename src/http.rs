@@ -1,12 +1,14 @@
 //! The request context: hands the request to [`crate::request_flow::process`] when its headers
 //! arrive. A request whose tenant's key set is still loading is parked in the root context's
 //! waiting list; the root context processes it again when the keys arrive or the wait bound
-//! passes.
+//! passes. A request whose decision needs its body is held by [`crate::request_body`] until
+//! the body is complete; the body callbacks of every other request pass straight through.
 
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
-use crate::request_flow::{process, Flow};
+use crate::request_body;
+use crate::request_flow::{process_request, Flow};
 use crate::root::SharedState;
 
 /// One request.
@@ -22,13 +24,27 @@ impl GuardRequest {
     }
 }
 
-impl Context for GuardRequest {}
+impl Context for GuardRequest {
+    fn on_done(&mut self) -> bool {
+        // A request that goes away while held leaves no record behind.
+        request_body::release(&mut self.state.borrow_mut(), self.context_id);
+        true
+    }
+}
 
 impl HttpContext for GuardRequest {
-    fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        match process(&self.state, self.context_id, None) {
+    fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+        match process_request(&self.state, self.context_id, None, end_of_stream) {
             Flow::Continue => Action::Continue,
             Flow::Stop => Action::Pause,
         }
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        request_body::on_body(&self.state, self.context_id, body_size, end_of_stream)
+    }
+
+    fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
+        request_body::on_trailers(&self.state, self.context_id)
     }
 }

@@ -7,6 +7,9 @@
 //! - [`http`]: one per request; hands it to [`request_flow`], the one path every request takes:
 //!   decide with the core, count ([`metrics`]), write the audit record, and forward with
 //!   identity headers, answer locally, or wait for keys.
+//! - [`request_body`]: holds the few requests whose decision needs their body (issue create,
+//!   bulk create, issue link, search by POST) until the body is buffered, bounded by
+//!   `max_body_bytes`; nothing reaches Jira before the decision.
 //! - [`shared_keys`]: each tenant's key record in Envoy's shared data, so that one Envoy
 //!   process fetches each key set once for all its VMs.
 //! - [`signature`]: Envoy's native `verify_signature` for RS256 when the host has it, chosen
@@ -18,6 +21,7 @@
 pub mod host;
 pub mod http;
 pub mod metrics;
+pub mod request_body;
 pub mod request_flow;
 pub mod root;
 pub mod shared_keys;

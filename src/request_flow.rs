@@ -3,13 +3,14 @@
 //! out the action.
 
 use jira_entra_guard_core::audit::audit_line;
-use jira_entra_guard_core::decide::{decide, Action, Decision, Verdict};
+use jira_entra_guard_core::decide::{decide_with_body, Action, Decision, Verdict};
 use jira_entra_guard_core::denial::Denial;
 use jira_entra_guard_core::jwks::KeySetError;
 use jira_entra_guard_core::key_schedule::KeyWait;
 use proxy_wasm::hostcalls;
 
 use crate::host;
+use crate::request_body::{self, Waiting};
 use crate::root::{SharedState, Waiter};
 use crate::signature::EnvoyVerifier;
 
@@ -29,6 +30,16 @@ pub enum Flow {
 /// Decides the effective request and carries out the decision. `wait`: the request's wait for
 /// keys when it waited before; it keeps that wait's deadline however many fetches it sees.
 pub fn process(state: &SharedState, context_id: u32, wait: Option<KeyWait>) -> Flow {
+    process_request(state, context_id, wait, false)
+}
+
+/// [`process`], told whether the request ended with its headers (it has no body).
+pub fn process_request(
+    state: &SharedState,
+    context_id: u32,
+    wait: Option<KeyWait>,
+    headers_ended: bool,
+) -> Flow {
     let Some(policy) = state.borrow().policy.clone() else {
         host::deny(&Denial::KeySet(KeySetError::Unavailable), 1);
         return Flow::Stop;
@@ -44,22 +55,39 @@ pub fn process(state: &SharedState, context_id: u32, wait: Option<KeyWait>) -> F
     } else {
         shared.keys.at(now_ms)
     };
-    let mut verdict = decide(&policy, &head, &keys, &mut shared.cache, now);
+    let body = request_body::buffered(shared, context_id, headers_ended, policy.max_body_bytes());
+    let mut verdict = decide_with_body(
+        &policy,
+        &head,
+        body.as_request_body(),
+        &keys,
+        &mut shared.cache,
+        now,
+    );
+    if let Decision::NeedBody = verdict.decision {
+        request_body::hold(shared, context_id, Waiting::Body, false);
+        return Flow::Stop;
+    }
     if let Decision::AwaitKeys { tenant, refetch } = verdict.decision {
+        // A request held for its body after waiting for keys keeps the wait it started.
+        let wait = wait.or_else(|| request_body::key_wait(shared, context_id));
         if wait.is_some_and(|w| w.is_over(now_ms)) {
             verdict = verdict.wait_over(&keys);
         } else {
+            let wait = KeyWait::continued(wait, now_ms, policy.key_wait_ms());
+            request_body::hold_for_keys(shared, context_id, headers_ended, wait);
             if refetch && !shared.refetch_requested.contains(&tenant) {
                 shared.refetch_requested.push(tenant);
             }
             shared.waiters.push(Waiter {
                 context_id,
                 tenant,
-                wait: KeyWait::continued(wait, now_ms, policy.key_wait_ms()),
+                wait,
             });
             return Flow::Stop;
         }
     }
+    request_body::release(shared, context_id);
     let action = verdict.action(&policy);
     count(shared, &verdict, &action);
     if let Some(line) = audit_line(&policy, &head, &verdict, &action, request_id, now) {
@@ -82,8 +110,9 @@ pub fn process(state: &SharedState, context_id: u32, wait: Option<KeyWait>) -> F
             host::deny(&denial, retry_after());
             Flow::Stop
         }
-        // Handled above: a request never waits twice past its deadline.
-        Action::AwaitKeys { .. } => {
+        // Handled above: a request whose wait is over is decided with the keys in hand, and a
+        // body is asked for only once.
+        Action::AwaitKeys { .. } | Action::NeedBody => {
             host::deny(&Denial::KeySet(KeySetError::Unavailable), retry_after());
             Flow::Stop
         }

@@ -60,6 +60,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// True when Envoy's `verify_signature` checks signatures, false for RSA in Wasm.
     pub host_signatures: bool,
+    /// Requests held undecided, by context id (see [`crate::request_body`]).
+    pub held: HashMap<u32, crate::request_body::Held>,
 }
 
 /// Shared state handle.
@@ -465,6 +467,7 @@ impl RootContext for GuardRoot {
 
     fn on_tick(&mut self) {
         self.tend_keys();
+        crate::request_body::expire(&self.state, host::now_millis());
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {

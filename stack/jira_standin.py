@@ -5,7 +5,8 @@ It answers a small, Jira-shaped subset of the REST API (myself, search, issue,
 project, status) and records every request exactly as it arrived, so tests can
 see what the gateway forwarded (or that it forwarded nothing):
 
-  GET  /_standin/requests   -> {"requests": [{"method", "path", "headers", "body_length", ...}]}
+  GET  /_standin/requests   -> {"requests": [{"method", "path", "headers", "body_length",
+                                              "body_b64", ...}]}
   POST /_standin/reset      -> clears the record
 
 It performs no authentication of its own. Standard library only.
@@ -14,6 +15,7 @@ It performs no authentication of its own. Standard library only.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import re
 import sys
@@ -208,6 +210,8 @@ class Handler(BaseHTTPRequestHandler):
                 "path": raw,
                 "headers": [[k.lower(), v] for k, v in self.headers.items()],
                 "body_length": len(body),
+                # The exact bytes received, so tests can prove the body was not altered.
+                "body_b64": base64.b64encode(body).decode("ascii"),
                 "client": self.client_address[0],
                 "time": time.time(),
             })
@@ -248,11 +252,17 @@ class Handler(BaseHTTPRequestHandler):
             if res == ["myself"] and method in ("GET", "HEAD"):
                 self._myself(base)
                 return
-            if res == ["search"] and method in ("GET", "HEAD", "POST"):
+            if res in (["search"], ["search", "jql"]) and method in ("GET", "HEAD", "POST"):
                 self._search(base, query, body)
                 return
             if res == ["issue"] and method == "POST":
                 self._create_issue(base, body)
+                return
+            if res == ["issue", "bulk"] and method == "POST":
+                self._bulk_create(base, body)
+                return
+            if res == ["issueLink"] and method == "POST":
+                self._send(201)
                 return
             if len(res) >= 2 and res[0] == "issue":
                 self._issue(base, res[1], res[2:], method)
@@ -335,11 +345,31 @@ class Handler(BaseHTTPRequestHandler):
             self._send(405, jira_error([f"Method {method} is not allowed for this resource."]),
                        {"Allow": "GET,PUT,DELETE"})
 
+    def _bulk_create(self, base: str, body: bytes) -> None:
+        try:
+            updates = json.loads(body or b"")["issueUpdates"]
+            projects = [str(u["fields"]["project"]["key"]).upper() for u in updates]
+        except (ValueError, KeyError, TypeError):
+            self._send(400, jira_error(["issueUpdates with fields.project.key are required"]))
+            return
+        issues = []
+        with self.data.lock:
+            for project in projects:
+                self.data.created += 1
+                number = self.data.per_project.get(project, 100) + 1
+                self.data.per_project[project] = number
+                issue_id = str(10000 + self.data.created)
+                issues.append({"id": issue_id, "key": f"{project}-{number}",
+                               "self": f"{base}/rest/api/2/issue/{issue_id}"})
+        self._send(201, {"issues": issues, "errors": []})
+
     def _create_issue(self, base: str, body: bytes) -> None:
         try:
             doc = json.loads(body or b"")
-            project = str(doc["fields"]["project"]["key"]).upper()
-        except (ValueError, KeyError, TypeError):
+            ref = doc["fields"]["project"]
+            project = str(ref["key"]).upper() if "key" in ref else next(
+                k for k, v in PROJECTS.items() if v["id"] == str(ref["id"]))
+        except (ValueError, KeyError, TypeError, StopIteration):
             self._send(400, jira_error([], {"project": "project is required"}))
             return
         if project not in PROJECTS:

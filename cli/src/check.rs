@@ -8,13 +8,23 @@
 //! and the ACL ([`Policy::authorize`]). In every case the outcome is the core's verdict, and
 //! whether a denial is enforced or only logged (audit mode) is the core's
 //! [`CoreVerdict::action`].
+//!
+//! A body given with `--body` is handed to the decision as the filter hands it a buffered body
+//! (with `Content-Type: application/json` unless a `--header` says otherwise); the JQL of a
+//! `GET …/search` is read from the path's query string. The output says which path key, body
+//! field or JQL clause decided the projects.
 
 use jira_entra_guard_core::cloud::issuing_clouds;
-use jira_entra_guard_core::decide::{decide, Action, Decision, Verdict as CoreVerdict};
+use jira_entra_guard_core::decide::{
+    authorize_client, decide_with_body, Action, Decision, Verdict as CoreVerdict,
+};
 use jira_entra_guard_core::denial::Denial;
 use jira_entra_guard_core::jwks::{KeySetError, KeySets};
 use jira_entra_guard_core::path::canonical_path;
-use jira_entra_guard_core::policy::{Caller, Mode, Policy, RequestTarget, TenantIndex};
+use jira_entra_guard_core::policy::scope::RequestBody;
+use jira_entra_guard_core::policy::{
+    Caller, Mode, Policy, PolicyDenial, ProjectScope, RequestTarget, TenantIndex,
+};
 use jira_entra_guard_core::request::{RequestHead, METHOD_OVERRIDE_HEADERS};
 use jira_entra_guard_core::token::bearer::bearer_token;
 use jira_entra_guard_core::token::claims::EntraClaims;
@@ -36,6 +46,12 @@ pub struct Request {
     pub authorization: Vec<String>,
     /// Method-override header values from `--header`.
     pub method_overrides: Vec<String>,
+    /// `Content-Type` values from `--header`.
+    pub content_type: Vec<String>,
+    /// True when `--header` gave a `Content-Encoding`.
+    pub content_encoding: bool,
+    /// The body from `--body`, when given.
+    pub body: Option<Vec<u8>>,
 }
 
 impl Request {
@@ -50,8 +66,19 @@ impl Request {
             self.authorization.push(value);
         } else if METHOD_OVERRIDE_HEADERS.contains(&name.as_str()) {
             self.method_overrides.push(value);
+        } else if name == "content-type" {
+            self.content_type.push(value);
+        } else if name == "content-encoding" {
+            self.content_encoding = true;
         }
         Ok(())
+    }
+
+    /// The body as the filter hands it to the decision.
+    fn request_body(&self) -> RequestBody<'_> {
+        self.body
+            .as_deref()
+            .map_or(RequestBody::Unread, RequestBody::Complete)
     }
 
     fn head(&self, with_authorization: bool) -> RequestHead<'_> {
@@ -64,6 +91,8 @@ impl Request {
                 Vec::new()
             },
             method_overrides: self.method_overrides.iter().map(String::as_str).collect(),
+            content_type: self.content_type.iter().map(String::as_str).collect(),
+            content_encoding: self.content_encoding,
         }
     }
 }
@@ -135,6 +164,9 @@ pub struct Verdict {
     pub upstream_authorization: bool,
     /// How the caller was established.
     pub verification: Verification,
+    /// What decided the request's projects (a path key, a body field, a JQL clause), when a
+    /// rule with `projects` needed them.
+    pub projects: Option<String>,
     /// Lines that qualify the result.
     pub notes: Vec<String>,
 }
@@ -189,43 +221,16 @@ pub fn evaluate(
     }
 }
 
-/// When a token is refused for its issuer and that issuer is how another Microsoft cloud issues
-/// tokens of a configured tenant, says so: the usual cause is a tenant configured with the wrong
-/// `cloud`.
-fn note_issuer_of_another_cloud(policy: &Policy, token: &str, verdict: &mut Verdict) {
-    if verdict.reason.map(|(_, code)| code) != Some(TokenError::UntrustedIssuer.code()) {
-        return;
-    }
-    let Some(iss) = UntrustedToken::parse(token)
-        .ok()
-        .and_then(|untrusted| EntraClaims::parse(&untrusted.payload).ok())
-        .and_then(|claims| claims.iss)
-    else {
-        return;
-    };
-    for (index, tenant) in policy.tenants().iter().enumerate() {
-        let clouds = issuing_clouds(&iss, tenant.tenant_id);
-        if clouds.is_empty() {
-            continue;
-        }
-        let names: Vec<&str> = clouds.iter().map(|cloud| cloud.name()).collect();
-        verdict.notes.push(format!(
-            "note: {iss:?} is the {} cloud's issuer for tenant {}, which is configured with cloud {:?} (tenants[{index}].cloud)",
-            names.join(" or "),
-            tenant.tenant_id,
-            tenant.cloud.name()
-        ));
-    }
-}
-
-/// The core's [`decide`] for one request: a single decision has nothing to cache.
+use jira_entra_guard_core::cloud::issuing_clouds;
+/// The core's [`decide_with_body`] for one request: a single decision has nothing to cache.
 fn decide_once<'p>(
     policy: &'p Policy,
     head: &RequestHead<'_>,
+    body: RequestBody<'_>,
     keys: &impl KeySets,
     now: i64,
 ) -> CoreVerdict<'p> {
-    decide(policy, head, keys, &mut TokenCache::disabled(), now)
+    decide_with_body(policy, head, body, keys, &mut TokenCache::disabled(), now)
 }
 
 /// The filter's own decision, signature included.
@@ -236,7 +241,13 @@ fn verified(
     keys: &FileKeys,
     now: i64,
 ) -> Result<Verdict, String> {
-    let core = decide_once(policy, &request.head(true), keys, now);
+    let core = decide_once(
+        policy,
+        &request.head(true),
+        request.request_body(),
+        keys,
+        now,
+    );
     let mut verdict = report(policy, request, &core, Verification::Signature)?;
     if verdict.reason.map(|(_, code)| code) == Some(KeySetError::Unavailable.code()) {
         if let Ok(token) = read_unverified(token, policy, now) {
@@ -262,6 +273,7 @@ fn decode_only(policy: &Policy, request: &Request, now: i64) -> Result<Verdict, 
         token: None,
         client: None,
         cache_hit: false,
+        scope: None,
     };
     let presented = match bearer_token(&head.authorization) {
         Ok(presented) => presented,
@@ -283,7 +295,13 @@ fn before_token(
     request: &Request,
     verification: Verification,
 ) -> Result<Option<Verdict>, String> {
-    let core = decide_once(policy, &request.head(false), &NoKeys, 0);
+    let core = decide_once(
+        policy,
+        &request.head(false),
+        request.request_body(),
+        &NoKeys,
+        0,
+    );
     match core.decision {
         Decision::Deny(Denial::MissingToken) => Ok(None),
         _ => report(policy, request, &core, verification).map(Some),
@@ -299,18 +317,27 @@ fn authorize(
 ) -> Result<Verdict, String> {
     let path = canonical_path(&request.path)
         .map_err(|_| "the path passed the request checks but is not canonical".to_owned())?;
-    let target = RequestTarget {
-        method: &request.method,
-        path: &path,
+    let client = policy.client_of(caller);
+    let (decision, scope) = match client {
+        Some(client) => authorize_client(
+            policy,
+            client,
+            caller,
+            &request.head(false),
+            &path,
+            request.request_body(),
+        ),
+        None => (
+            Decision::Deny(Denial::Policy(PolicyDenial::UnknownClient)),
+            None,
+        ),
     };
     let core = CoreVerdict {
-        decision: match policy.authorize(caller, &target) {
-            Ok(grant) => Decision::Forward(Some(grant)),
-            Err(refusal) => Decision::Deny(Denial::Policy(refusal)),
-        },
+        decision,
         token: None,
-        client: policy.client_of(caller),
+        client,
         cache_hit: false,
+        scope,
     };
     report(policy, request, &core, verification)
 }
@@ -334,6 +361,7 @@ fn report(
         mode: Mode::Enforce,
         upstream_authorization: false,
         verification,
+        projects: core.scope.as_ref().map(ProjectScope::explain),
         notes: Vec::new(),
     };
     match &core.decision {
@@ -372,6 +400,13 @@ fn report(
         }
         Decision::AwaitKeys { .. } => {
             return Err("the decision waits for a key set, which files and flags never do".into())
+        }
+        Decision::NeedBody => {
+            verdict.allowed = false;
+            verdict.reason = Some((
+                "a rule with `projects` applies and this call names its projects in its body: give the body with --body FILE",
+                "body_required",
+            ));
         }
     }
     Ok(verdict)

@@ -77,10 +77,14 @@ struct CheckArgs {
     /// The request's path, as sent, with any query string.
     #[arg(long)]
     path: String,
-    /// A request header 'Name: value' (repeatable); the filter reads Authorization and the
-    /// method-override headers.
+    /// A request header 'Name: value' (repeatable); the filter reads Authorization, the
+    /// method-override headers, Content-Type and Content-Encoding.
     #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
     headers: Vec<String>,
+    /// The request body, read from FILE: the projects of an issue create, bulk create, issue
+    /// link or POST search are read from it (Content-Type defaults to application/json).
+    #[arg(long, value_name = "FILE")]
+    body: Option<std::path::PathBuf>,
     /// The bearer token (a compact JWS), or @FILE to read it from a file.
     #[arg(long, required_unless_present = "app_id", conflicts_with = "app_id")]
     token: Option<String>,
@@ -250,6 +254,14 @@ fn run_check(args: &CheckArgs) -> Result<u8, Failure> {
     };
     for header in &args.headers {
         request.add_header(header).map_err(Failure::usage)?;
+    }
+    if let Some(file) = &args.body {
+        let body = std::fs::read(file)
+            .map_err(|e| Failure::usage(format!("--body {}: {e}", file.display())))?;
+        if request.content_type.is_empty() {
+            request.content_type.push("application/json".into());
+        }
+        request.body = Some(body);
     }
     let identity = identity(args, &policy, &mut request)?;
     let verdict = check::evaluate(&policy, &request, &identity).map_err(|message| Failure {

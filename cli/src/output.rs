@@ -39,6 +39,10 @@ pub fn human(verdict: &Verdict) -> String {
         ("mode", mode_line(verdict)),
         ("caller", verdict.verification.as_str().to_owned()),
     ];
+    if let Some(projects) = &verdict.projects {
+        // After `rule`: which path key, body field or JQL clause decided the projects.
+        lines.insert(4, ("projects", projects.clone()));
+    }
     if verdict.upstream_authorization {
         lines.push((
             "upstream",
@@ -71,6 +75,7 @@ pub fn json(verdict: &Verdict) -> String {
         "reason": verdict.reason.map(|(text, _)| text),
         "code": verdict.reason.map(|(_, code)| code),
         "rule": verdict.rule,
+        "projects": verdict.projects,
         "client": verdict.client,
         "app_id": verdict.app_id,
         "mode": match verdict.mode {

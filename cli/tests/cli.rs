@@ -357,6 +357,7 @@ fn check_by_app_id_allows_and_names_the_rule_and_client() {
             "status:   - (forwarded to Jira)",
             "reason:   -",
             "rule:     clients[1].allow[1]",
+            "projects: path: OPS",
             "client:   ci-pipeline (8d1e7c62-2f4b-4d57-8a0e-7c0a55a1b202)",
             "mode:     enforce",
             "caller:   app-id",
@@ -385,6 +386,7 @@ fn check_by_app_id_denies_with_status_reason_and_code() {
             "status:   403",
             "reason:   project not allowed for this client (project_not_allowed)",
             "rule:     -",
+            "projects: path: SEC",
             "client:   ci-pipeline (8d1e7c62-2f4b-4d57-8a0e-7c0a55a1b202)",
             "mode:     enforce",
             "caller:   app-id",
@@ -441,6 +443,7 @@ fn check_json_output_is_one_object() {
             "decision": "deny", "status": 403, "reason": "request denied by policy",
             "code": "denied_by_rule", "rule": null, "client": "ci-pipeline", "app_id": CI,
             "mode": "enforce", "caller": "app-id", "upstream_authorization_replaced": false,
+            "projects": "path: OPS",
             "notes": []
         })
     );
@@ -997,4 +1000,109 @@ fn schema_subcommand_prints_a_draft_2020_12_schema_of_the_configuration() {
     assert_eq!(printed["additionalProperties"], false);
     assert_eq!(printed["required"], json!(["tenants", "clients"]));
     assert_eq!(printed, schema());
+}
+
+/// ci-pipeline limited to OPS for creates and searches.
+fn scoped_check(extra: &[&str]) -> Run {
+    let mut document = config();
+    document["clients"][1]["allow"] = json!([
+        {"methods": ["POST"], "paths": ["/rest/api/2/issue"], "projects": ["OPS"]},
+        {"methods": ["GET"], "paths": ["/rest/api/2/search"], "projects": ["OPS"]}
+    ]);
+    let file = config_file("scoped-check.json", &document);
+    let mut args = vec![
+        "check",
+        file.as_str(),
+        "--env",
+        "JIRA_PAT_CI=Bearer ci-pat",
+        "--app-id",
+        CI,
+        "--roles",
+        "Jira.Write",
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+#[test]
+fn check_reads_the_body_and_names_the_field_that_decided() {
+    let ops = scratch("create-ops.json", r#"{"fields":{"project":{"key":"OPS"}}}"#);
+    let out = scoped_check(&[
+        "--method",
+        "POST",
+        "--path",
+        "/rest/api/2/issue",
+        "--body",
+        &ops,
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        lines(&out.stdout).contains(&"projects: fields.project: OPS"),
+        "{}",
+        out.stdout
+    );
+    let sec = scratch("create-sec.json", r#"{"fields":{"project":{"key":"SEC"}}}"#);
+    let out = scoped_check(&[
+        "--method",
+        "POST",
+        "--path",
+        "/rest/api/2/issue",
+        "--body",
+        &sec,
+    ]);
+    assert_eq!(out.code, 1);
+    assert!(
+        lines(&out.stdout).contains(&"projects: fields.project: SEC"),
+        "{}",
+        out.stdout
+    );
+    let out = scoped_check(&[
+        "--method",
+        "POST",
+        "--path",
+        "/rest/api/2/issue",
+        "--body",
+        &ops,
+        "-H",
+        "Content-Type: text/plain",
+    ]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout.contains("(unsupported_media_type)"),
+        "{}",
+        out.stdout
+    );
+    let out = scoped_check(&["--method", "POST", "--path", "/rest/api/2/issue"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("--body FILE"), "{}", out.stdout);
+}
+
+#[test]
+fn check_reads_jql_from_the_query_and_names_the_clause() {
+    let out = scoped_check(&[
+        "--method",
+        "GET",
+        "--path",
+        "/rest/api/2/search?jql=status%3DOpen+AND+project+in+(ops)",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        lines(&out.stdout).contains(&"projects: jql clause `project in (OPS)`"),
+        "{}",
+        out.stdout
+    );
+    let out = scoped_check(&[
+        "--method",
+        "GET",
+        "--path",
+        "/rest/api/2/search?jql=project%3DOPS+OR+project%3DSEC",
+        "--json",
+    ]);
+    assert_eq!(out.code, 1);
+    let verdict: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(verdict["code"], json!("project_not_determinable"));
+    assert_eq!(
+        verdict["projects"],
+        json!("project cannot be determined: jql: the top level of the query is an OR")
+    );
 }

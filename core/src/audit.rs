@@ -41,6 +41,10 @@ pub struct AuditRecord<'a> {
     pub token_id: Option<&'a str>,
     /// Whether the verified token came from the cache.
     pub cached: bool,
+    /// What decided the request's projects (a path key, a body field, a JQL clause, or why
+    /// they cannot be determined), when a rule with `projects` needed them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub projects: Option<String>,
 }
 
 /// The audit line for a decided request, or `None` when `audit_log` says not to write it (or
@@ -54,7 +58,7 @@ pub fn audit_line(
     now: i64,
 ) -> Option<String> {
     let (decision, status, reason) = match action {
-        Action::AwaitKeys { .. } => return None,
+        Action::AwaitKeys { .. } | Action::NeedBody => return None,
         Action::Deny(d) => ("deny", d.status(), d.code()),
         Action::Forward {
             would_deny: Some(d),
@@ -96,6 +100,7 @@ pub fn audit_line(
         },
         token_id: token.and_then(|t| t.token_id()),
         cached: verdict.cache_hit,
+        projects: verdict.scope.as_ref().map(|s| s.explain()),
     };
     serde_json::to_string(&record).ok()
 }
@@ -148,6 +153,7 @@ mod tests {
             path,
             authorization: auth_values,
             method_overrides: vec![],
+            ..Default::default()
         };
         let verdict = decide(&policy, &head, &keys(), &mut test_cache(4), NOW);
         let action = verdict.action(&policy);

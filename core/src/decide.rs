@@ -11,8 +11,11 @@ use std::rc::Rc;
 
 use crate::denial::Denial;
 use crate::jwks::{KeySetError, KeySetState, KeySets};
-use crate::path::canonical_path;
-use crate::policy::{Client, Grant, Mode, Policy, PolicyDenial, RequestTarget, TenantIndex};
+use crate::path::{canonical_path, RequestPath};
+use crate::policy::scope::{request_scope, BodyFacts, RequestBody};
+use crate::policy::{
+    Client, Grant, Mode, Policy, PolicyDenial, ProjectScope, RequestTarget, TenantIndex,
+};
 use crate::request::{has_query_token, RequestHead, RequestRejection};
 use crate::token::bearer::{presented_token, PresentedToken};
 use crate::token::verify::{verify_token, VerifiedToken, VerifyFailure};
@@ -37,6 +40,9 @@ pub enum Decision<'p> {
         /// Whether the shell must start a refetch.
         refetch: bool,
     },
+    /// Hold the request until its whole body is buffered, then decide again with it: a rule
+    /// with `projects` of the caller applies to a call whose projects are in the body.
+    NeedBody,
 }
 
 /// A decision with what is known about the caller, for enforcement, logs and metrics.
@@ -50,6 +56,8 @@ pub struct Verdict<'p> {
     pub client: Option<&'p Client>,
     /// Whether the verified token came from the cache.
     pub cache_hit: bool,
+    /// What the request was found to be about, when a rule with `projects` needed to know.
+    pub scope: Option<ProjectScope>,
 }
 
 /// What the shell does with the request.
@@ -72,6 +80,8 @@ pub enum Action<'p> {
         /// Whether the shell must start a refetch.
         refetch: bool,
     },
+    /// Buffer the body and decide again (see [`Decision::NeedBody`]).
+    NeedBody,
 }
 
 /// The identity presented to Jira.
@@ -102,6 +112,7 @@ impl<'p> Verdict<'p> {
                 tenant: *tenant,
                 refetch: *refetch,
             },
+            Decision::NeedBody => Action::NeedBody,
             Decision::Deny(denial) => {
                 let client_dry_run = self.client.is_some_and(|c| c.mode() == Mode::Audit);
                 if policy.mode() == Mode::Audit || client_dry_run {
@@ -140,10 +151,24 @@ impl Verdict<'_> {
     }
 }
 
-/// Decides one request at time `now` (seconds since the epoch), using and filling `cache`.
+/// Decides one request on its head alone at time `now` (seconds since the epoch), using and
+/// filling `cache`. A call whose projects are in its body comes back as
+/// [`Decision::NeedBody`] when a rule needs them.
 pub fn decide<'p>(
     policy: &'p Policy,
     head: &RequestHead<'_>,
+    keys: &impl KeySets,
+    cache: &mut TokenCache,
+    now: i64,
+) -> Verdict<'p> {
+    decide_with_body(policy, head, RequestBody::Unread, keys, cache, now)
+}
+
+/// Decides one request with as much of its body as the shell has (see [`RequestBody`]).
+pub fn decide_with_body<'p>(
+    policy: &'p Policy,
+    head: &RequestHead<'_>,
+    body: RequestBody<'_>,
     keys: &impl KeySets,
     cache: &mut TokenCache,
     now: i64,
@@ -153,11 +178,13 @@ pub fn decide<'p>(
         token: None,
         client: None,
         cache_hit: false,
+        scope: None,
     };
-    verdict.decision = match decide_inner(policy, head, keys, cache, now, &mut verdict) {
+    verdict.decision = match decide_inner(policy, head, body, keys, cache, now, &mut verdict) {
         Ok(grant) => Decision::Forward(grant),
         Err(Outcome::Deny(denial)) => Decision::Deny(denial),
         Err(Outcome::Await { tenant, refetch }) => Decision::AwaitKeys { tenant, refetch },
+        Err(Outcome::NeedBody) => Decision::NeedBody,
     };
     verdict
 }
@@ -165,6 +192,7 @@ pub fn decide<'p>(
 enum Outcome {
     Deny(Denial),
     Await { tenant: TenantIndex, refetch: bool },
+    NeedBody,
 }
 
 impl From<Denial> for Outcome {
@@ -176,6 +204,7 @@ impl From<Denial> for Outcome {
 fn decide_inner<'p>(
     policy: &'p Policy,
     head: &RequestHead<'_>,
+    body: RequestBody<'_>,
     keys: &impl KeySets,
     cache: &mut TokenCache,
     now: i64,
@@ -203,12 +232,80 @@ fn decide_inner<'p>(
     let caller = verified.caller();
     let client = policy.client_of(&caller);
     verdict.client = client;
-    let grant = match client {
-        Some(client) => client.authorize(&caller, &target),
-        None => Err(PolicyDenial::UnknownClient),
-    };
     verdict.token = Some(Rc::clone(&verified));
-    Ok(Some(grant.map_err(Denial::Policy)?))
+    let Some(client) = client else {
+        return Err(Denial::Policy(PolicyDenial::UnknownClient).into());
+    };
+    let (decision, scope) = authorize_client(policy, client, &caller, head, &path, body);
+    verdict.scope = scope;
+    match decision {
+        Decision::Forward(grant) => Ok(grant),
+        Decision::Deny(denial) => Err(Outcome::Deny(denial)),
+        Decision::NeedBody => Err(Outcome::NeedBody),
+        Decision::AwaitKeys { tenant, refetch } => Err(Outcome::Await { tenant, refetch }),
+    }
+}
+
+/// The last step of [`decide`]: whether `client`, authenticated as `caller`, may make the
+/// call, with what the request was found to be about when a rule with `projects` decided it.
+/// The decision is `Forward`, `Deny`, or `NeedBody` when the call's projects are in a body that
+/// is still [`RequestBody::Unread`].
+pub fn authorize_client<'p>(
+    policy: &'p Policy,
+    client: &'p Client,
+    caller: &crate::policy::Caller<'_>,
+    head: &RequestHead<'_>,
+    path: &RequestPath<'_>,
+    body: RequestBody<'_>,
+) -> (Decision<'p>, Option<ProjectScope>) {
+    let target = RequestTarget {
+        method: head.method,
+        path,
+    };
+    if !client.has_project_rules() {
+        let decision = match client.authorize(caller, &target) {
+            Ok(grant) => Decision::Forward(Some(grant)),
+            Err(refusal) => Decision::Deny(Denial::Policy(refusal)),
+        };
+        return (decision, None);
+    }
+    let needs_body = client.needs_body(head.method, path);
+    if needs_body && body == RequestBody::Unread {
+        return (Decision::NeedBody, None);
+    }
+    let facts = BodyFacts {
+        content_type: &head.content_type,
+        content_encoding: head.content_encoding,
+        // A body no rule needs is not judged, even when the shell has it.
+        body: if needs_body {
+            body
+        } else {
+            RequestBody::Unread
+        },
+    };
+    let query = head.path.split_once('?').map(|(_, query)| query);
+    let scope = match request_scope(head.method, path, query, &facts, policy.project_ids()) {
+        Ok(scope) => scope,
+        Err(rejection) => return (Decision::Deny(Denial::Body(rejection)), None),
+    };
+    let (decision, scope_decided) = match client.authorize_scoped(caller, &target, &scope) {
+        Ok(grant) => {
+            let decided = client.rule_names_projects(grant.matched_rule);
+            (Decision::Forward(Some(grant)), decided)
+        }
+        Err(refusal) => (
+            Decision::Deny(Denial::Policy(refusal)),
+            matches!(
+                refusal,
+                PolicyDenial::ProjectNotAllowed
+                    | PolicyDenial::ProjectNotDeterminable
+                    | PolicyDenial::DeniedByRule
+            ),
+        ),
+    };
+    // Reported only when a rule with `projects` decided: an account of a body nobody read
+    // would mislead.
+    (decision, scope_decided.then_some(scope))
 }
 
 /// The token's verified form: from the cache when it holds it (unexpired, key still
@@ -254,6 +351,7 @@ mod tests {
             path,
             authorization: auth.into_iter().collect(),
             method_overrides: vec![],
+            ..Default::default()
         }
     }
 
@@ -721,5 +819,275 @@ mod tests {
             let decision = decided_after_wait(&store, FETCHED_MS + 1_000, &token_with_kid("key-a"));
             assert!(matches!(decision, Decision::Forward(Some(_))));
         }
+    }
+
+    /// The test client, limited to OPS for creates, bulk creates, links and searches, with
+    /// `project_ids` mapping 10000 to OPS, and a deny rule for SEC on everything.
+    fn scoped_policy() -> Policy {
+        let mut doc = policy_json();
+        doc["clients"][0]["allow"] = json!([
+            {"methods": ["POST"], "paths": ["/rest/api/*/issue", "/rest/api/*/issue/bulk",
+                                            "/rest/api/*/issueLink", "/rest/api/*/search"],
+             "projects": ["OPS"]},
+            {"methods": ["GET"], "paths": ["/rest/api/*/search", "/rest/api/2/myself"], "projects": ["OPS"]}
+        ]);
+        doc["clients"][0]["deny"] = json!([
+            {"methods": ["*"], "paths": ["/rest/api/*/issue/bulk"], "projects": ["SEC"]}
+        ]);
+        doc["project_ids"] = json!({"10000": "OPS"});
+        crate::config::compile_policy(doc.to_string().as_bytes(), &|_| None).unwrap()
+    }
+
+    fn json_head<'a>(method: &'a str, path: &'a str, auth: &'a str) -> RequestHead<'a> {
+        let mut h = head(method, path, Some(auth));
+        h.content_type = vec!["application/json"];
+        h
+    }
+
+    fn decide_body<'p>(policy: &'p Policy, h: &RequestHead<'_>, body: &str) -> Verdict<'p> {
+        decide_with_body(
+            policy,
+            h,
+            RequestBody::Complete(body.as_bytes()),
+            &keys(),
+            &mut test_cache(10),
+            NOW,
+        )
+    }
+
+    #[test]
+    fn body_scoped_call_waits_for_its_body() {
+        let policy = scoped_policy();
+        let auth = good();
+        let h = json_head("POST", "/rest/api/2/issue", &auth);
+        let verdict = decide(&policy, &h, &keys(), &mut test_cache(10), NOW);
+        assert!(matches!(verdict.decision, Decision::NeedBody));
+        assert!(matches!(verdict.action(&policy), Action::NeedBody));
+    }
+
+    #[test]
+    fn calls_no_project_rule_applies_to_never_wait_for_a_body() {
+        let policy = policy();
+        let auth = good();
+        let h = json_head("POST", "/rest/api/2/issue", &auth);
+        let verdict = decide(&policy, &h, &keys(), &mut test_cache(10), NOW);
+        assert!(matches!(verdict.decision, Decision::Deny(_)));
+        let policy = scoped_policy();
+        let h = json_head("GET", "/rest/api/2/search?jql=project%3DOPS", &auth);
+        assert!(matches!(
+            decide(&policy, &h, &keys(), &mut test_cache(10), NOW).decision,
+            Decision::Forward(Some(_))
+        ));
+    }
+
+    #[test]
+    fn create_in_an_allowed_project_is_forwarded_and_explained() {
+        let policy = scoped_policy();
+        let auth = good();
+        let h = json_head("POST", "/rest/api/2/issue", &auth);
+        for body in [
+            r#"{"fields":{"project":{"key":"OPS"},"summary":"s"}}"#,
+            r#"{"fields":{"project":{"id":"10000"},"summary":"s"}}"#,
+        ] {
+            let verdict = decide_body(&policy, &h, body);
+            assert!(
+                matches!(verdict.decision, Decision::Forward(Some(_))),
+                "{body}"
+            );
+        }
+        let verdict = decide_body(&policy, &h, r#"{"fields":{"project":{"key":"OPS"}}}"#);
+        assert_eq!(
+            verdict.scope.map(|s| s.explain()).as_deref(),
+            Some("fields.project: OPS")
+        );
+    }
+
+    #[test]
+    fn create_elsewhere_or_unprovable_is_refused_with_its_reason() {
+        let policy = scoped_policy();
+        let auth = good();
+        let h = json_head("POST", "/rest/api/2/issue", &auth);
+        let cases = [
+            (
+                r#"{"fields":{"project":{"key":"SEC"}}}"#,
+                "project_not_allowed",
+                403,
+            ),
+            (
+                r#"{"fields":{"project":{"id":"10001"}}}"#,
+                "project_not_determinable",
+                403,
+            ),
+            (r#"{"fields":{}}"#, "project_not_determinable", 403),
+            (
+                r#"{"fields":{"project":{"key":"OPS"}},"fields":{"project":{"key":"SEC"}}}"#,
+                "duplicate_member",
+                400,
+            ),
+            (
+                r#"{"fields":{"project":{"key":"OPS"}}"#,
+                "invalid_json",
+                400,
+            ),
+        ];
+        for (body, code, status) in cases {
+            let Decision::Deny(denial) = decide_body(&policy, &h, body).decision else {
+                panic!("{body}")
+            };
+            assert_eq!((denial.code(), denial.status()), (code, status), "{body}");
+        }
+    }
+
+    #[test]
+    fn body_that_cannot_be_read_is_refused_before_any_rule() {
+        let policy = scoped_policy();
+        let auth = good();
+        let mut h = json_head("POST", "/rest/api/2/issue", &auth);
+        let ok = r#"{"fields":{"project":{"key":"OPS"}}}"#;
+        let verdict = decide_with_body(
+            &policy,
+            &h,
+            RequestBody::TooLarge,
+            &keys(),
+            &mut test_cache(10),
+            NOW,
+        );
+        let Decision::Deny(denial) = verdict.decision else {
+            panic!()
+        };
+        assert_eq!((denial.code(), denial.status()), ("body_too_large", 413));
+        assert_eq!(denial.metric_reason(), "body_too_large");
+        h.content_encoding = true;
+        let Decision::Deny(denial) = decide_body(&policy, &h, ok).decision else {
+            panic!()
+        };
+        assert_eq!(denial.status(), 415);
+        h.content_encoding = false;
+        h.content_type = vec!["text/plain"];
+        let Decision::Deny(denial) = decide_body(&policy, &h, ok).decision else {
+            panic!()
+        };
+        assert_eq!(
+            (denial.code(), denial.status()),
+            ("unsupported_media_type", 415)
+        );
+    }
+
+    #[test]
+    fn bulk_create_needs_every_issue_allowed_and_deny_rules_read_the_body() {
+        let policy = scoped_policy();
+        let auth = good();
+        let h = json_head("POST", "/rest/api/2/issue/bulk", &auth);
+        let ops = r#"{"issueUpdates":[{"fields":{"project":{"key":"OPS"}}},{"fields":{"project":{"key":"OPS"}}}]}"#;
+        assert!(matches!(
+            decide_body(&policy, &h, ops).decision,
+            Decision::Forward(Some(_))
+        ));
+        let mixed = r#"{"issueUpdates":[{"fields":{"project":{"key":"OPS"}}},{"fields":{"project":{"key":"SEC"}}}]}"#;
+        assert!(matches!(
+            decide_body(&policy, &h, mixed).decision,
+            Decision::Deny(Denial::Policy(PolicyDenial::DeniedByRule))
+        ));
+    }
+
+    #[test]
+    fn searches_are_allowed_only_within_the_listed_projects() {
+        let policy = scoped_policy();
+        let auth = good();
+        let allowed = [
+            "/rest/api/2/search?jql=project+%3D+OPS+AND+status+%3D+Open",
+            "/rest/api/3/search?jql=project%20in%20(ops)%20ORDER%20BY%20key",
+        ];
+        for path in allowed {
+            let h = json_head("GET", path, &auth);
+            let verdict = decide(&policy, &h, &keys(), &mut test_cache(10), NOW);
+            assert!(
+                matches!(verdict.decision, Decision::Forward(Some(_))),
+                "{path}"
+            );
+        }
+        let refused = [
+            (
+                "/rest/api/2/search?jql=project+%3D+SEC",
+                "project_not_allowed",
+            ),
+            (
+                "/rest/api/2/search?jql=project+in+(OPS,SEC)",
+                "project_not_allowed",
+            ),
+            (
+                "/rest/api/2/search?jql=project+%3D+OPS+OR+project+%3D+SEC",
+                "project_not_determinable",
+            ),
+            (
+                "/rest/api/2/search?jql=project%3DOPS&jql=project%3DSEC",
+                "project_not_determinable",
+            ),
+            ("/rest/api/2/search", "project_not_determinable"),
+        ];
+        for (path, code) in refused {
+            let h = json_head("GET", path, &auth);
+            let Decision::Deny(denial) =
+                decide(&policy, &h, &keys(), &mut test_cache(10), NOW).decision
+            else {
+                panic!("{path}")
+            };
+            assert_eq!(denial.code(), code, "{path}");
+        }
+        let h = json_head("POST", "/rest/api/2/search", &auth);
+        assert!(matches!(
+            decide_body(&policy, &h, r#"{"jql":"project = OPS","maxResults":1}"#).decision,
+            Decision::Forward(Some(_))
+        ));
+        assert!(matches!(
+            decide_body(&policy, &h, r#"{"jql":"project = OPS or project = SEC"}"#).decision,
+            Decision::Deny(Denial::Policy(PolicyDenial::ProjectNotDeterminable))
+        ));
+    }
+
+    #[test]
+    fn links_need_both_ends_in_listed_projects() {
+        let policy = scoped_policy();
+        let auth = good();
+        let h = json_head("POST", "/rest/api/2/issueLink", &auth);
+        let link = |a: &str, b: &str| {
+            format!(
+                r#"{{"type":{{"name":"Blocks"}},"inwardIssue":{{"key":"{a}"}},"outwardIssue":{{"key":"{b}"}}}}"#
+            )
+        };
+        assert!(matches!(
+            decide_body(&policy, &h, &link("OPS-1", "OPS-2")).decision,
+            Decision::Forward(Some(_))
+        ));
+        assert!(matches!(
+            decide_body(&policy, &h, &link("OPS-1", "SEC-2")).decision,
+            Decision::Deny(Denial::Policy(PolicyDenial::ProjectNotAllowed))
+        ));
+    }
+
+    #[test]
+    fn a_body_no_rule_needs_is_not_judged_even_when_the_shell_has_it() {
+        let mut doc = policy_json();
+        doc["clients"][0]["allow"] = json!([
+            {"methods": ["POST"], "paths": ["/rest/api/2/issue"]},
+            {"methods": ["GET"], "paths": ["/rest/api/2/issue/*"], "projects": ["OPS"]}
+        ]);
+        let policy = crate::config::compile_policy(doc.to_string().as_bytes(), &|_| None).unwrap();
+        let auth = good();
+        // A POST that ended with its headers: the shell hands in an empty, complete body.
+        let h = head("POST", "/rest/api/2/issue", Some(&auth));
+        let verdict = decide_with_body(
+            &policy,
+            &h,
+            RequestBody::Complete(b""),
+            &keys(),
+            &mut test_cache(10),
+            NOW,
+        );
+        assert!(
+            matches!(verdict.decision, Decision::Forward(Some(_))),
+            "{verdict:?}"
+        );
+        assert!(verdict.scope.is_none());
     }
 }

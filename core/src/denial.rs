@@ -3,6 +3,7 @@
 
 use crate::jwks::KeySetError;
 use crate::path::PathRejection;
+use crate::policy::scope::BodyRejection;
 use crate::policy::PolicyDenial;
 use crate::request::RequestRejection;
 use crate::token::TokenError;
@@ -22,6 +23,8 @@ pub enum Denial {
     KeySet(KeySetError),
     /// The caller is authenticated but the ACL refuses the call (403).
     Policy(PolicyDenial),
+    /// The decision needs the body and cannot have or trust it (400, 408, 413 or 415).
+    Body(BodyRejection),
 }
 
 impl Denial {
@@ -32,6 +35,7 @@ impl Denial {
             Denial::MissingToken | Denial::Token(_) => 401,
             Denial::Policy(_) => 403,
             Denial::KeySet(_) => 503,
+            Denial::Body(b) => b.status(),
         }
     }
 
@@ -46,6 +50,7 @@ impl Denial {
             Denial::Token(e) => e.code(),
             Denial::KeySet(e) => e.code(),
             Denial::Policy(p) => p.code(),
+            Denial::Body(b) => b.code(),
         }
     }
 
@@ -65,12 +70,18 @@ impl Denial {
             }
             Denial::Policy(P::DelegatedToken) => "delegated_token",
             Denial::Policy(
-                P::MissingRole
-                | P::DeniedByRule
-                | P::MethodNotAllowed
-                | P::PathNotAllowed
-                | P::ProjectNotAllowed,
+                P::MissingRole | P::DeniedByRule | P::MethodNotAllowed | P::PathNotAllowed,
             ) => "acl",
+            Denial::Policy(P::ProjectNotAllowed) => "project_not_allowed",
+            Denial::Policy(P::ProjectNotDeterminable) => "project_not_determinable",
+            Denial::Body(BodyRejection::TooLarge) => "body_too_large",
+            Denial::Body(BodyRejection::TimedOut) => "body_timeout",
+            Denial::Body(BodyRejection::UnsupportedMediaType | BodyRejection::ContentEncoding) => {
+                "unsupported_media_type"
+            }
+            Denial::Body(BodyRejection::InvalidJson | BodyRejection::DuplicateMember) => {
+                "invalid_body"
+            }
         }
     }
 
@@ -83,6 +94,7 @@ impl Denial {
             Denial::Token(e) => e.description(),
             Denial::KeySet(e) => e.description(),
             Denial::Policy(p) => p.description(),
+            Denial::Body(b) => b.description(),
         }
     }
 }

@@ -38,7 +38,7 @@ pub fn deny_reply(denial: &Denial, retry_after_seconds: u64) -> LocalReply {
             ),
         )),
         Denial::KeySet(_) => headers.push(("retry-after", retry_after_seconds.to_string())),
-        Denial::Request(_) | Denial::Path(_) | Denial::Policy(_) => {}
+        Denial::Request(_) | Denial::Path(_) | Denial::Policy(_) | Denial::Body(_) => {}
     }
     LocalReply {
         status: denial.status(),

@@ -157,4 +157,8 @@ pub struct RequestHead<'a> {
     pub authorization: Vec<&'a str>,
     /// Values of the [`METHOD_OVERRIDE_HEADERS`] present on the request.
     pub method_overrides: Vec<&'a str>,
+    /// Every `Content-Type` value (read only when a body decides).
+    pub content_type: Vec<&'a str>,
+    /// True when the request carries a `Content-Encoding` header.
+    pub content_encoding: bool,
 }

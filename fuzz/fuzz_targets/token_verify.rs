@@ -54,6 +54,7 @@ fn check(fx: &Fixture, authorization: &str) {
         path: "/rest/api/2/myself",
         authorization: vec![authorization],
         method_overrides: Vec::new(),
+        ..Default::default()
     };
     let mut cache = TokenCache::new(4, DigestKey::new([7; 16]));
     let first = decide(&fx.policy, &head, &fx.keys, &mut cache, NOW);
@@ -72,6 +73,7 @@ fn check(fx: &Fixture, authorization: &str) {
             );
         }
         Decision::AwaitKeys { .. } => panic!("the fixed key store never loads"),
+        Decision::NeedBody => panic!("GET /rest/api/2/myself never needs a body"),
         Decision::Forward(None) | Decision::Deny(_) => {}
     }
 }

@@ -115,7 +115,7 @@ CASES = [
     Case("acl-project-not-listed-lowercase", "GET", "/rest/api/2/issue/dev-1", flow("ci-pipeline"),
          403, False, "project not allowed"),
     Case("acl-project-undeterminable-numeric-id", "GET", "/rest/api/2/issue/10001",
-         flow("ci-pipeline"), 403, False, "project not allowed"),
+         flow("ci-pipeline"), 403, False, "project cannot be determined"),
     Case("acl-deny-rule-wins", "DELETE", "/rest/api/2/issue/OPS-7", flow("ci-pipeline"), 403, False,
          "denied by policy"),
     Case("acl-missing-required-role", "POST", "/rest/api/2/issue",

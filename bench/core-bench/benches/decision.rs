@@ -166,6 +166,7 @@ impl Fixture {
             path: "/rest/api/2/myself",
             authorization: vec![self.bearer.as_str()],
             method_overrides: vec![],
+            ..Default::default()
         }
     }
 }

@@ -13,10 +13,12 @@ use crate::policy::{AuditLog, Client, JwksSource, Mode, Policy, Tenant, TenantIn
 
 use super::raw::{Object, RawClient, RawConfig, RawIssuers, RawJwks, RawRule, RawTenant};
 use super::{
-    ConfigError, DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_FETCH_TIMEOUT_MS, DEFAULT_KEY_WAIT_MS,
-    DEFAULT_MAX_STALE_SECONDS, DEFAULT_MIN_REFETCH_SECONDS, DEFAULT_REFRESH_SECONDS,
-    DEFAULT_TOKEN_CACHE_SIZE, MAX_CLOCK_SKEW_SECONDS, MAX_TOKEN_CACHE_SIZE,
+    ConfigError, DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_FETCH_TIMEOUT_MS,
+    DEFAULT_KEY_WAIT_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_STALE_SECONDS,
+    DEFAULT_MIN_REFETCH_SECONDS, DEFAULT_REFRESH_SECONDS, DEFAULT_TOKEN_CACHE_SIZE,
+    MAX_CLOCK_SKEW_SECONDS, MAX_MAX_BODY_BYTES, MAX_TOKEN_CACHE_SIZE,
 };
+use crate::policy::scope::ProjectIds;
 
 /// Looks up a VM environment variable.
 type Env<'e> = &'e dyn Fn(&str) -> Option<String>;
@@ -90,6 +92,14 @@ pub(super) fn compile(raw: RawConfig, env: Env<'_>) -> Result<Policy, ConfigErro
             ))
         }
     };
+    let max_body_bytes = bounded(
+        "max_body_bytes",
+        raw.max_body_bytes,
+        DEFAULT_MAX_BODY_BYTES,
+        1024,
+        MAX_MAX_BODY_BYTES,
+    )?;
+    let project_ids = compile_project_ids(raw.project_ids.unwrap_or_default())?;
     Ok(Policy {
         tenants,
         clients,
@@ -100,6 +110,8 @@ pub(super) fn compile(raw: RawConfig, env: Env<'_>) -> Result<Policy, ConfigErro
         audit_log,
         token_cache_size: usize::try_from(token_cache_size).unwrap_or(0),
         key_wait_ms: u64::try_from(key_wait_ms).unwrap_or(0),
+        project_ids,
+        max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(0),
     })
 }
 
@@ -120,6 +132,24 @@ fn agree_with_the_key_wait(tenants: &[Tenant], key_wait_ms: i64) -> Result<(), C
         }
     }
     Ok(())
+}
+
+/// `project_ids`: numeric ids to well-formed keys.
+fn compile_project_ids(
+    raw: std::collections::BTreeMap<String, String>,
+) -> Result<ProjectIds, ConfigError> {
+    for (id, key) in &raw {
+        let at = format!("project_ids.{id}");
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) || id.starts_with('0') {
+            return Err(ConfigError::at(
+                at,
+                format!("{id:?} is not a numeric project id"),
+            ));
+        }
+        ProjectCondition::compile(std::slice::from_ref(key))
+            .map_err(|(_, problem)| ConfigError::at(at, problem))?;
+    }
+    Ok(ProjectIds(raw))
 }
 
 /// `enforce` or `audit`, at `at`.
@@ -1350,6 +1380,37 @@ mod tests {
         assert_eq!(
             error_with("/token_cache_size", json!(-1)),
             "token_cache_size: must be between 0 and 1000000, got -1"
+        );
+    }
+
+    #[test]
+    fn project_ids_map_numeric_ids_to_well_formed_keys() {
+        let mut document = base();
+        set(&mut document, "/project_ids", json!({"10000": "OPS"}));
+        let policy = compile_policy(document.to_string().as_bytes(), &|_| None).unwrap();
+        assert_eq!(policy.project_ids().key_of("10000"), Some("OPS"));
+        assert_eq!(policy.project_ids().key_of("10001"), None);
+        assert_eq!(
+            error_with("/project_ids", json!({"OPS": "OPS"})),
+            "project_ids.OPS: \"OPS\" is not a numeric project id"
+        );
+        assert_eq!(
+            error_with("/project_ids", json!({"010000": "OPS"})),
+            "project_ids.010000: \"010000\" is not a numeric project id"
+        );
+        assert_eq!(
+            error_with("/project_ids", json!({"10000": "ops"})),
+            "project_ids.10000: \"ops\" is not a Jira project key (an uppercase letter followed by uppercase letters, digits or \"_\")"
+        );
+    }
+
+    #[test]
+    fn max_body_bytes_defaults_to_one_mebibyte_and_is_bounded() {
+        let policy = compile_policy(base().to_string().as_bytes(), &|_| None).unwrap();
+        assert_eq!(policy.max_body_bytes(), 1_048_576);
+        assert_eq!(
+            error_with("/max_body_bytes", json!(100)),
+            "max_body_bytes: must be between 1024 and 67108864, got 100"
         );
     }
 

@@ -77,6 +77,12 @@ pub const MAX_TOKEN_CACHE_SIZE: i64 = 1_000_000;
 /// `key_wait_ms` when not configured: how long a request may wait for a key-set fetch.
 pub const DEFAULT_KEY_WAIT_MS: i64 = 3_000;
 
+/// Default `max_body_bytes`: 1 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: i64 = 1_048_576;
+
+/// Largest `max_body_bytes`: 64 MiB.
+pub const MAX_MAX_BODY_BYTES: i64 = 67_108_864;
+
 /// The text form of a GUID the configuration accepts (`tenant_id`, `app_id`), as a regular
 /// expression for the JSON Schema: `8-4-4-4-12` hexadecimal digits, either case.
 pub const GUID_PATTERN: &str =

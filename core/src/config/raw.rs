@@ -126,6 +126,24 @@ pub(super) struct RawConfig {
         schemars(extend("enum" = ["auto", "envoy", "wasm", null], "default" = "auto"))
     )]
     pub(super) signature_backend: Option<String>,
+    /// Numeric Jira project ids the gateway may accept in place of keys, each mapped to its
+    /// project key (`{"10000": "OPS"}`); an id not listed names no project the gateway can check.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(extend("propertyNames" = {"pattern": "^[1-9][0-9]*$"}, "additionalProperties" = {"type": "string", "pattern": "^[A-Z][A-Z0-9_]+$"}))
+    )]
+    pub(super) project_ids: Option<std::collections::BTreeMap<String, String>>,
+    /// The largest request body buffered to read the projects of a create, bulk create, issue
+    /// link or search, in bytes; a larger body is refused with 413. Keep Envoy's
+    /// `per_connection_buffer_limit_bytes` above it.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            range(min = 1024, max = super::MAX_MAX_BODY_BYTES),
+            extend("default" = super::DEFAULT_MAX_BODY_BYTES)
+        )
+    )]
+    pub(super) max_body_bytes: Option<i64>,
 }
 
 /// One entry of `tenants`: a trusted Entra ID tenant.
@@ -325,8 +343,9 @@ pub(super) struct RawRule {
         )
     )]
     pub(super) paths: Vec<String>,
-    /// Jira project keys the rule is limited to (for paths that name a project or issue);
-    /// leave out for any project.
+    /// Jira project keys the rule is limited to: read from the path (issue and project paths),
+    /// the body (issue create, bulk create, issue link) or the JQL (search); leave out for any
+    /// project.
     #[cfg_attr(
         feature = "schema",
         schemars(

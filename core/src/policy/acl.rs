@@ -20,7 +20,7 @@
 //! method. `GET` does not imply `HEAD`.
 
 use crate::path::RequestPath;
-use crate::policy::projects::{ProjectCondition, ProjectFit};
+use crate::policy::projects::{ProjectCondition, ProjectFit, ProjectScope};
 
 /// Which request methods a rule applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,30 +204,28 @@ impl Rule {
         self.paths.iter().any(|p| p.matches(path))
     }
 
-    /// Allow semantics: method, path and (when the rule names projects) a project that is
-    /// known and listed.
+    /// Allow semantics: method, path and (when the rule names projects) a request provably
+    /// within the listed projects.
     pub(crate) fn allows(
         &self,
         method: &str,
         path: &RequestPath<'_>,
-        project: Option<&str>,
+        scope: &ProjectScope,
     ) -> bool {
         self.methods.contains(method)
             && self.matches_path(path)
-            && self.projects.fit(project) == ProjectFit::Satisfied
+            && self.projects.fit(scope) == ProjectFit::Satisfied
     }
 
     /// Deny semantics: method and path, and a project condition that does not rule the request
-    /// out. A request whose project cannot be told from its path is denied: in doubt, refuse.
+    /// out. A request whose projects cannot be told is denied: in doubt, refuse.
     pub(crate) fn denies(
         &self,
         method: &str,
         path: &RequestPath<'_>,
-        project: Option<&str>,
+        scope: &ProjectScope,
     ) -> bool {
-        self.methods.contains(method)
-            && self.matches_path(path)
-            && self.projects.fit(project) != ProjectFit::Violated
+        self.methods.contains(method) && self.matches_path(path) && !self.projects.excludes(scope)
     }
 }
 

@@ -20,7 +20,9 @@
 //! 5. no `deny` rule matches ([`PolicyDenial::DeniedByRule`]); deny rules win over allow rules;
 //! 6. an `allow` rule matches: the first one in configuration order is reported in the
 //!    [`Grant`]. If none does, the most specific reason is given: a rule matched path and
-//!    method but not the project ([`PolicyDenial::ProjectNotAllowed`]), else a rule matched the
+//!    method but the request is about a project it does not list
+//!    ([`PolicyDenial::ProjectNotAllowed`]) or does not tell its projects
+//!    ([`PolicyDenial::ProjectNotDeterminable`]), else a rule matched the
 //!    path but not the method ([`PolicyDenial::MethodNotAllowed`]), else
 //!    [`PolicyDenial::PathNotAllowed`].
 //!
@@ -35,12 +37,16 @@ use crate::guid::Guid;
 use crate::path::RequestPath;
 
 pub mod acl;
+pub mod jql;
 pub mod projects;
+pub mod scope;
+pub mod strict_json;
 
-pub use projects::project_of;
+pub use projects::{project_of, ProjectScope};
 
 use acl::Rule;
 use projects::ProjectFit;
+use scope::ProjectIds;
 
 /// Index of a tenant in [`Policy::tenants`]; stable for the life of a policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -204,8 +210,12 @@ pub enum PolicyDenial {
     MethodNotAllowed,
     /// No `allow` rule matches the path.
     PathNotAllowed,
-    /// An `allow` rule matches path and method, but not the project the path is about.
+    /// An `allow` rule matches path and method, but the request is about a project it does
+    /// not list.
     ProjectNotAllowed,
+    /// An `allow` rule with `projects` matches path and method, and the request does not tell
+    /// (provably) which projects it is about.
+    ProjectNotDeterminable,
 }
 
 impl PolicyDenial {
@@ -225,6 +235,9 @@ impl PolicyDenial {
             PolicyDenial::MethodNotAllowed => "method not allowed for this client",
             PolicyDenial::PathNotAllowed => "path not allowed for this client",
             PolicyDenial::ProjectNotAllowed => "project not allowed for this client",
+            PolicyDenial::ProjectNotDeterminable => {
+                "project cannot be determined from this request"
+            }
         }
     }
 
@@ -240,6 +253,7 @@ impl PolicyDenial {
             PolicyDenial::MethodNotAllowed => "method_not_allowed",
             PolicyDenial::PathNotAllowed => "path_not_allowed",
             PolicyDenial::ProjectNotAllowed => "project_not_allowed",
+            PolicyDenial::ProjectNotDeterminable => "project_not_determinable",
         }
     }
 }
@@ -297,11 +311,58 @@ impl Client {
     }
 
     /// The client's decision for an authenticated caller already known to be this client (see
-    /// [`Policy::client_of`]).
+    /// [`Policy::client_of`]), with the projects read from the path alone.
     pub fn authorize(
         &self,
         caller: &Caller<'_>,
         target: &RequestTarget<'_>,
+    ) -> Result<Grant<'_>, PolicyDenial> {
+        // Without project rules the scope is never looked at: do not build it.
+        let scope = match project_of(target.path) {
+            Some(key) if self.has_project_rules() => ProjectScope::Touches {
+                keys: vec![key.to_ascii_uppercase()],
+                basis: "path".into(),
+            },
+            _ => ProjectScope::Undetermined(String::new()),
+        };
+        self.authorize_scoped(caller, target, &scope)
+    }
+
+    /// True when a rule of the client names projects: only then does the decision need to know
+    /// which projects a request is about.
+    pub fn has_project_rules(&self) -> bool {
+        self.allow
+            .iter()
+            .chain(&self.deny)
+            .any(|rule| rule.projects != projects::ProjectCondition::Any)
+    }
+
+    /// True when a rule with `projects` could apply to this call and its projects are in the
+    /// body (see [`scope::needs_body`]): only then is the body worth reading.
+    pub fn needs_body(&self, method: &str, path: &RequestPath<'_>) -> bool {
+        scope::needs_body(method, path)
+            && self.allow.iter().chain(&self.deny).any(|rule| {
+                rule.projects != projects::ProjectCondition::Any
+                    && rule.methods.contains(method)
+                    && rule.matches_path(path)
+            })
+    }
+
+    /// True when the rule with this id (`clients[1].allow[0]`) names projects.
+    pub fn rule_names_projects(&self, id: &str) -> bool {
+        self.allow
+            .iter()
+            .chain(&self.deny)
+            .any(|rule| rule.id == id && rule.projects != projects::ProjectCondition::Any)
+    }
+
+    /// The client's decision, given what the request is about (`scope`, from
+    /// [`scope::request_scope`]).
+    pub fn authorize_scoped(
+        &self,
+        caller: &Caller<'_>,
+        target: &RequestTarget<'_>,
+        scope: &ProjectScope,
     ) -> Result<Grant<'_>, PolicyDenial> {
         if caller.delegated {
             return Err(PolicyDenial::DelegatedToken);
@@ -320,11 +381,10 @@ impl Client {
             return Err(PolicyDenial::MissingRole);
         }
         let (method, path) = (target.method, target.path);
-        let project = project_of(path);
         if self
             .deny
             .iter()
-            .any(|rule| rule.denies(method, path, project))
+            .any(|rule| rule.denies(method, path, scope))
         {
             return Err(PolicyDenial::DeniedByRule);
         }
@@ -339,15 +399,22 @@ impl Client {
                 }
                 continue;
             }
-            if rule.projects.fit(project) == ProjectFit::Satisfied {
-                return Ok(Grant {
-                    client_name: &self.name,
-                    app_id: &self.app_id_text,
-                    upstream_authorization: self.upstream_authorization.as_deref(),
-                    matched_rule: &rule.id,
-                });
+            match rule.projects.fit(scope) {
+                ProjectFit::Satisfied => {
+                    return Ok(Grant {
+                        client_name: &self.name,
+                        app_id: &self.app_id_text,
+                        upstream_authorization: self.upstream_authorization.as_deref(),
+                        matched_rule: &rule.id,
+                    })
+                }
+                ProjectFit::Violated => reason = PolicyDenial::ProjectNotAllowed,
+                ProjectFit::Undetermined => {
+                    if reason != PolicyDenial::ProjectNotAllowed {
+                        reason = PolicyDenial::ProjectNotDeterminable;
+                    }
+                }
             }
-            reason = PolicyDenial::ProjectNotAllowed;
         }
         Err(reason)
     }
@@ -385,6 +452,8 @@ pub struct Policy {
     pub(crate) token_cache_size: usize,
     pub(crate) key_wait_ms: u64,
     pub(crate) signature_backend: crate::host_crypto::SignatureBackend,
+    pub(crate) project_ids: ProjectIds,
+    pub(crate) max_body_bytes: usize,
 }
 
 impl Policy {
@@ -423,6 +492,16 @@ impl Policy {
         self.key_wait_ms
     }
 
+    /// Numeric project ids the configuration maps to keys (`project_ids`).
+    pub fn project_ids(&self) -> &ProjectIds {
+        &self.project_ids
+    }
+
+    /// The largest request body the filter buffers for a decision (`max_body_bytes`).
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
+    }
+
     /// The tenant (and token version) whose issuer string is exactly `iss`.
     pub fn tenant_by_issuer(&self, iss: &str) -> Option<(TenantIndex, TokenVersion)> {
         self.tenants.iter().enumerate().find_map(|(index, tenant)| {
@@ -450,7 +529,14 @@ impl Policy {
     pub fn public_rule(&self, target: &RequestTarget<'_>) -> Option<&str> {
         self.public
             .iter()
-            .find(|rule| rule.allows(target.method, target.path, None))
+            // Public rules have no `projects`; the scope is never looked at.
+            .find(|rule| {
+                rule.allows(
+                    target.method,
+                    target.path,
+                    &ProjectScope::Undetermined(String::new()),
+                )
+            })
             .map(|rule| rule.id.as_str())
     }
 
@@ -980,11 +1066,11 @@ mod tests {
         let policy = policy();
         assert_eq!(
             token(CI).decide(&policy, "GET", "/rest/api/2/issue/10001"),
-            Err(PolicyDenial::ProjectNotAllowed)
+            Err(PolicyDenial::ProjectNotDeterminable)
         );
         assert_eq!(
             token(CI).decide(&policy, "PUT", "/rest/api/2/issue/OPS-012"),
-            Err(PolicyDenial::ProjectNotAllowed)
+            Err(PolicyDenial::ProjectNotDeterminable)
         );
     }
 

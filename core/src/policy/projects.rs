@@ -38,21 +38,21 @@ pub fn project_of<'a>(path: &RequestPath<'a>) -> Option<&'a str> {
     }
     match (segments.next()?, segments.next()?) {
         ("issue", id) => project_of_issue_key(id),
-        ("project", id) if is_key_in_path(id) => Some(id),
+        ("project", id) if is_project_key_any_case(id) => Some(id),
         _ => None,
     }
 }
 
 /// The project part of an issue key such as `OPS-12`.
-fn project_of_issue_key(id: &str) -> Option<&str> {
+pub(crate) fn project_of_issue_key(id: &str) -> Option<&str> {
     let (project, number) = id.rsplit_once('-')?;
     let number_is_canonical = number.bytes().all(|b| b.is_ascii_digit())
         && number.bytes().next().is_some_and(|b| b != b'0');
-    (number_is_canonical && is_key_in_path(project)).then_some(project)
+    (number_is_canonical && is_project_key_any_case(project)).then_some(project)
 }
 
-/// A project key in either case, as Jira accepts it in a path.
-fn is_key_in_path(key: &str) -> bool {
+/// A project key in either case, as Jira accepts it in a path, a body or JQL.
+pub(crate) fn is_project_key_any_case(key: &str) -> bool {
     let mut bytes = key.bytes();
     bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
         && bytes.len() > 0
@@ -83,7 +83,7 @@ pub(crate) enum ProjectFit {
     Satisfied,
     /// The project is known and not listed.
     Violated,
-    /// The rule lists projects and the path does not tell which project it is about.
+    /// The rule lists projects and the request does not tell which projects it is about.
     Undetermined,
 }
 
@@ -114,18 +114,80 @@ impl ProjectCondition {
         Ok(ProjectCondition::Listed(keys.to_vec()))
     }
 
-    /// Relates the request's project (from [`project_of`]) to this condition.
-    pub(crate) fn fit(&self, project: Option<&str>) -> ProjectFit {
-        match (self, project) {
-            (ProjectCondition::Any, _) => ProjectFit::Satisfied,
-            (ProjectCondition::Listed(_), None) => ProjectFit::Undetermined,
-            (ProjectCondition::Listed(keys), Some(project)) => {
-                if keys.iter().any(|k| k.eq_ignore_ascii_case(project)) {
-                    ProjectFit::Satisfied
-                } else {
-                    ProjectFit::Violated
-                }
+    /// Relates what the request is about to this condition, for an allow rule: satisfied only
+    /// when the request provably stays within the listed projects.
+    pub(crate) fn fit(&self, scope: &ProjectScope) -> ProjectFit {
+        let ProjectCondition::Listed(listed) = self else {
+            return ProjectFit::Satisfied;
+        };
+        let is_listed = |key: &String| listed.iter().any(|k| k.eq_ignore_ascii_case(key));
+        let within = match scope {
+            ProjectScope::Undetermined(_) => return ProjectFit::Undetermined,
+            ProjectScope::Touches { keys, .. } => keys.iter().all(is_listed),
+            ProjectScope::Within(restrictions) => {
+                restrictions.iter().any(|r| r.keys.iter().all(is_listed))
             }
+        };
+        if within {
+            ProjectFit::Satisfied
+        } else {
+            ProjectFit::Violated
+        }
+    }
+
+    /// For a deny rule: true only when the request provably stays away from every listed
+    /// project (a request whose projects cannot be told is not excluded: in doubt, refuse).
+    pub(crate) fn excludes(&self, scope: &ProjectScope) -> bool {
+        let ProjectCondition::Listed(listed) = self else {
+            return false;
+        };
+        let is_listed = |key: &String| listed.iter().any(|k| k.eq_ignore_ascii_case(key));
+        match scope {
+            ProjectScope::Undetermined(_) => false,
+            ProjectScope::Touches { keys, .. } => !keys.iter().any(is_listed),
+            ProjectScope::Within(restrictions) => {
+                restrictions.iter().any(|r| !r.keys.iter().any(is_listed))
+            }
+        }
+    }
+}
+
+/// The projects a request is about, as far as the gateway can prove, with what decided it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectScope {
+    /// The request acts on every one of these projects (uppercase keys, at least one).
+    Touches {
+        /// The keys.
+        keys: Vec<String>,
+        /// Where they were read, e.g. `path`, `fields.project.key`.
+        basis: String,
+    },
+    /// A search: every result lies within each of these restrictions (at least one).
+    Within(Vec<ScopeRestriction>),
+    /// The request's projects cannot be told; the reason says why.
+    Undetermined(String),
+}
+
+/// One JQL `project` clause, its values resolved to keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeRestriction {
+    /// The admitted keys, uppercase.
+    pub keys: Vec<String>,
+    /// The clause, e.g. `project in (OPS, SEC)`.
+    pub clause: String,
+}
+
+impl ProjectScope {
+    /// A short account of what decided the scope, for logs and the CLI.
+    pub fn explain(&self) -> String {
+        match self {
+            ProjectScope::Touches { keys, basis } => format!("{basis}: {}", keys.join(", ")),
+            ProjectScope::Within(restrictions) => restrictions
+                .iter()
+                .map(|r| format!("jql clause `{}`", r.clause))
+                .collect::<Vec<_>>()
+                .join("; "),
+            ProjectScope::Undetermined(why) => format!("project cannot be determined: {why}"),
         }
     }
 }
@@ -137,6 +199,27 @@ mod tests {
 
     fn project(path: &str) -> Option<&str> {
         project_of(&canonical_path(path).unwrap())
+    }
+
+    fn touches(key: Option<&str>) -> ProjectScope {
+        match key {
+            Some(key) => ProjectScope::Touches {
+                keys: vec![key.to_ascii_uppercase()],
+                basis: "path".into(),
+            },
+            None => ProjectScope::Undetermined("test".into()),
+        }
+    }
+
+    fn within(sets: &[&[&str]]) -> ProjectScope {
+        ProjectScope::Within(
+            sets.iter()
+                .map(|keys| ScopeRestriction {
+                    keys: keys.iter().map(|k| k.to_string()).collect(),
+                    clause: String::new(),
+                })
+                .collect(),
+        )
     }
 
     fn condition(keys: &[&str]) -> Result<ProjectCondition, (Option<usize>, String)> {
@@ -194,32 +277,79 @@ mod tests {
     #[test]
     fn rule_without_projects_is_satisfied_by_anything() {
         let any = ProjectCondition::Any;
-        assert_eq!(any.fit(Some("OPS")), ProjectFit::Satisfied);
-        assert_eq!(any.fit(None), ProjectFit::Satisfied);
+        assert_eq!(any.fit(&touches(Some("OPS"))), ProjectFit::Satisfied);
+        assert_eq!(any.fit(&touches(None)), ProjectFit::Satisfied);
     }
 
     #[test]
     fn listed_project_is_satisfied_in_any_case() {
         let listed = condition(&["OPS", "SEC"]).unwrap();
-        assert_eq!(listed.fit(Some("OPS")), ProjectFit::Satisfied);
-        assert_eq!(listed.fit(Some("sec")), ProjectFit::Satisfied);
-        assert_eq!(listed.fit(Some("Ops")), ProjectFit::Satisfied);
+        assert_eq!(listed.fit(&touches(Some("OPS"))), ProjectFit::Satisfied);
+        assert_eq!(listed.fit(&touches(Some("sec"))), ProjectFit::Satisfied);
+        assert_eq!(listed.fit(&touches(Some("Ops"))), ProjectFit::Satisfied);
     }
 
     #[test]
     fn unlisted_project_is_violated() {
         let listed = condition(&["OPS"]).unwrap();
-        assert_eq!(listed.fit(Some("SEC")), ProjectFit::Violated);
-        assert_eq!(listed.fit(Some("OPSX")), ProjectFit::Violated);
-        assert_eq!(listed.fit(Some("OP")), ProjectFit::Violated);
+        assert_eq!(listed.fit(&touches(Some("SEC"))), ProjectFit::Violated);
+        assert_eq!(listed.fit(&touches(Some("OPSX"))), ProjectFit::Violated);
+        assert_eq!(listed.fit(&touches(Some("OP"))), ProjectFit::Violated);
     }
 
     #[test]
     fn unknown_project_is_undetermined() {
         assert_eq!(
-            condition(&["OPS"]).unwrap().fit(None),
+            condition(&["OPS"]).unwrap().fit(&touches(None)),
             ProjectFit::Undetermined
         );
+    }
+
+    #[test]
+    fn every_touched_project_must_be_listed() {
+        let listed = condition(&["OPS", "SEC"]).unwrap();
+        let both = ProjectScope::Touches {
+            keys: vec!["OPS".into(), "SEC".into()],
+            basis: "body".into(),
+        };
+        assert_eq!(listed.fit(&both), ProjectFit::Satisfied);
+        let one_more = ProjectScope::Touches {
+            keys: vec!["OPS".into(), "HR".into()],
+            basis: "body".into(),
+        };
+        assert_eq!(listed.fit(&one_more), ProjectFit::Violated);
+    }
+
+    #[test]
+    fn search_is_within_when_one_restriction_is_listed() {
+        let listed = condition(&["OPS", "SEC"]).unwrap();
+        assert_eq!(listed.fit(&within(&[&["OPS"]])), ProjectFit::Satisfied);
+        assert_eq!(
+            listed.fit(&within(&[&["OPS", "SEC"]])),
+            ProjectFit::Satisfied
+        );
+        assert_eq!(
+            listed.fit(&within(&[&["HR"], &["OPS"]])),
+            ProjectFit::Satisfied
+        );
+        assert_eq!(listed.fit(&within(&[&["OPS", "HR"]])), ProjectFit::Violated);
+    }
+
+    #[test]
+    fn deny_condition_excludes_only_requests_provably_elsewhere() {
+        let denied = condition(&["SEC"]).unwrap();
+        assert!(denied.excludes(&touches(Some("OPS"))));
+        assert!(!denied.excludes(&touches(Some("sec"))));
+        assert!(!denied.excludes(&touches(None)));
+        assert!(denied.excludes(&within(&[&["OPS"]])));
+        assert!(!denied.excludes(&within(&[&["OPS", "SEC"]])));
+        assert!(denied.excludes(&within(&[&["OPS", "SEC"], &["OPS"]])));
+        let both = ProjectScope::Touches {
+            keys: vec!["OPS".into(), "SEC".into()],
+            basis: "body".into(),
+        };
+        assert!(!denied.excludes(&both));
+        assert!(!ProjectCondition::Any.excludes(&touches(Some("OPS"))));
     }
 
     #[test]
