@@ -221,7 +221,35 @@ pub fn evaluate(
     }
 }
 
-use jira_entra_guard_core::cloud::issuing_clouds;
+/// When a token is refused for its issuer and that issuer is how another Microsoft cloud issues
+/// tokens of a configured tenant, says so: the usual cause is a tenant configured with the wrong
+/// `cloud`.
+fn note_issuer_of_another_cloud(policy: &Policy, token: &str, verdict: &mut Verdict) {
+    if verdict.reason.map(|(_, code)| code) != Some(TokenError::UntrustedIssuer.code()) {
+        return;
+    }
+    let Some(iss) = UntrustedToken::parse(token)
+        .ok()
+        .and_then(|untrusted| EntraClaims::parse(&untrusted.payload).ok())
+        .and_then(|claims| claims.iss)
+    else {
+        return;
+    };
+    for (index, tenant) in policy.tenants().iter().enumerate() {
+        let clouds = issuing_clouds(&iss, tenant.tenant_id);
+        if clouds.is_empty() {
+            continue;
+        }
+        let names: Vec<&str> = clouds.iter().map(|cloud| cloud.name()).collect();
+        verdict.notes.push(format!(
+            "note: {iss:?} is the {} cloud's issuer for tenant {}, which is configured with cloud {:?} (tenants[{index}].cloud)",
+            names.join(" or "),
+            tenant.tenant_id,
+            tenant.cloud.name()
+        ));
+    }
+}
+
 /// The core's [`decide_with_body`] for one request: a single decision has nothing to cache.
 fn decide_once<'p>(
     policy: &'p Policy,
