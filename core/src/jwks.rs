@@ -112,7 +112,12 @@ pub struct VerificationKey {
     verifier: VerifyingKey<Sha256>,
     modulus_bytes: usize,
     public_key_der: Vec<u8>,
+    fingerprint: KeyFingerprint,
 }
+
+/// The first 16 bytes of the SHA-256 of a key's DER SubjectPublicKeyInfo: names the key
+/// *material*, where `kid` and `x5t` only name whatever the key set publishes under them.
+pub type KeyFingerprint = [u8; 16];
 
 impl VerificationKey {
     /// Builds a key from its modulus and exponent (big-endian bytes), enforcing the size and
@@ -143,12 +148,22 @@ impl VerificationKey {
                 .map_err(|_| "not a valid RSA public key")?
                 .into_vec()
         };
+        let fingerprint = {
+            use sha2::Digest;
+            let digest = Sha256::digest(&public_key_der);
+            let mut fingerprint = KeyFingerprint::default();
+            for (to, from) in fingerprint.iter_mut().zip(digest.iter()) {
+                *to = *from;
+            }
+            fingerprint
+        };
         Ok(VerificationKey {
             kid,
             x5t,
             verifier: VerifyingKey::<Sha256>::new(key),
             modulus_bytes,
             public_key_der,
+            fingerprint,
         })
     }
 
@@ -160,6 +175,11 @@ impl VerificationKey {
     /// The certificate thumbprint, when the entry had one.
     pub fn x5t(&self) -> Option<&str> {
         self.x5t.as_deref()
+    }
+
+    /// What the key material hashes to: equal for equal `n` and `e`, whatever the entry's names.
+    pub fn fingerprint(&self) -> &KeyFingerprint {
+        &self.fingerprint
     }
 
     /// The key as a DER SubjectPublicKeyInfo, the form Envoy's `verify_signature` takes.

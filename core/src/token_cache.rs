@@ -1,8 +1,9 @@
 //! The verified-token cache: client-credentials callers reuse one token for up to an hour, so
 //! the signature of a token is checked once and its verified claims are reused until it
 //! expires. The cache is bounded (least recently used entries go first), holds only successes,
-//! never returns an entry past its `exp`, and never returns an entry whose signing key is no
-//! longer in its tenant's key set.
+//! never returns an entry past its `exp`, and never returns an entry whose signing key material
+//! is no longer published under its key id in its tenant's key set (the caller's check, see
+//! [`crate::token::verify::VerifiedToken::signing_key_is_in`]).
 //!
 //! Entries are keyed by a 128-bit SipHash-2-4 tag of the whole token under a secret key drawn
 //! for each VM from the host's random source (so a reused signature under any other header or
@@ -136,7 +137,7 @@ impl TokenCache {
     }
 
     /// The verified token cached under `key`, if it has not expired at `now` (seconds) and
-    /// `key_still_published` confirms its signing key is still in the tenant's set.
+    /// `key_still_published` confirms its signing key material is still in the tenant's set.
     pub fn get(
         &mut self,
         key: &TokenDigest,

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::hash::Hash;
 use std::rc::Rc;
 
-use crate::jwks::{KeySetState, KeySets, Refetch};
+use crate::jwks::{KeyFingerprint, KeySet, KeySetState, KeySets, Refetch, VerificationKey};
 use crate::policy::{Caller, Policy, TenantIndex, TokenVersion};
 
 use super::claims::EntraClaims;
@@ -28,8 +28,7 @@ pub struct TokenFacts {
     pub claims: EntraClaims,
     /// `exp`, for caching decisions no longer than the token lives.
     pub expires_at: i64,
-    /// How the signing key was selected, so a cached token is dropped when its key leaves the
-    /// tenant's key set.
+    /// How the signing key was selected.
     pub key_id: KeyId,
 }
 
@@ -44,11 +43,11 @@ pub enum KeyId {
 }
 
 impl KeyId {
-    /// True when `set` still holds the key this id selects.
-    pub fn is_in(&self, set: &crate::jwks::KeySet) -> bool {
+    /// The key of `set` this id selects.
+    pub fn select<'s>(&self, set: &'s KeySet) -> Option<&'s VerificationKey> {
         match self {
-            KeyId::Kid(kid) => set.by_kid(kid).is_some(),
-            KeyId::X5t(x5t) => set.by_x5t(x5t).is_some(),
+            KeyId::Kid(kid) => set.by_kid(kid),
+            KeyId::X5t(x5t) => set.by_x5t(x5t),
         }
     }
 }
@@ -66,9 +65,12 @@ pub struct VerifiedToken {
     pub version: TokenVersion,
     /// `exp`: a cached token is never used after it.
     pub expires_at: i64,
-    /// How the signing key was selected, so a cached token is dropped when its key leaves the
-    /// tenant's key set.
+    /// How the signing key was selected.
     pub key_id: KeyId,
+    /// The material of the key the signature verified under: a cached token is dropped when
+    /// its key id no longer selects that material (the key left the set, or its id now names
+    /// other material).
+    key_fingerprint: KeyFingerprint,
     // The client's text is the same in every token of that client: shared when cached (see
     // `sharing_text`, called by `TokenCache::insert`), only `uti` is the token's own.
     app_id: Rc<str>,
@@ -79,9 +81,11 @@ pub struct VerifiedToken {
 }
 
 impl VerifiedToken {
-    /// Keeps what decisions and the audit record read of facts that have been verified.
-    fn from_verified_facts(facts: TokenFacts) -> Self {
+    /// Keeps what decisions and the audit record read of facts that have been verified under the
+    /// key whose fingerprint is `key_fingerprint`.
+    fn from_verified_facts(facts: TokenFacts, key_fingerprint: KeyFingerprint) -> Self {
         VerifiedToken {
+            key_fingerprint,
             tenant: facts.tenant,
             version: facts.version,
             expires_at: facts.expires_at,
@@ -107,10 +111,20 @@ impl VerifiedToken {
         self
     }
 
-    /// Treats facts as verified, for unit tests of code that consumes verified tokens.
+    /// Treats facts as verified (by a key of fingerprint zero), for unit tests of code that
+    /// consumes verified tokens.
     #[cfg(test)]
     pub(crate) fn assume_verified(facts: TokenFacts) -> Self {
-        VerifiedToken::from_verified_facts(facts)
+        VerifiedToken::from_verified_facts(facts, KeyFingerprint::default())
+    }
+
+    /// True when `set` still publishes, under this token's key id, the very key material its
+    /// signature verified under: what a cached verification is bound to. (A small comparison:
+    /// the fingerprint was computed once, when the key set was parsed.)
+    pub fn signing_key_is_in(&self, set: &KeySet) -> bool {
+        self.key_id
+            .select(set)
+            .is_some_and(|key| *key.fingerprint() == self.key_fingerprint)
     }
 
     /// The caller the policy judges: tenant, app id, credential type, roles, delegation.
@@ -248,10 +262,7 @@ pub fn verify_token(
         }
         KeySetState::Unavailable(e) => return Err(VerifyFailure::KeySet(e)),
     };
-    let found = match &facts.key_id {
-        KeyId::Kid(kid) => key_set.by_kid(kid),
-        KeyId::X5t(x5t) => key_set.by_x5t(x5t),
-    };
+    let found = facts.key_id.select(key_set);
     // An unknown key may be a rotation this filter has not seen yet: the key set is fetched
     // again (rate-limited) before the token is refused.
     let key = match (found, keys.refetch(facts.tenant)) {
@@ -275,7 +286,10 @@ pub fn verify_token(
         return Err(TokenError::BadSignature.into());
     }
     check_claims(&facts, policy, now)?;
-    Ok(VerifiedToken::from_verified_facts(facts))
+    Ok(VerifiedToken::from_verified_facts(
+        facts,
+        *key.fingerprint(),
+    ))
 }
 
 /// Reads a token's header and claims and routes it to its tenant, checking its claims but
@@ -615,6 +629,52 @@ mod tests {
         assert_eq!(
             rejected(&sign(&key("a"), &h, &v2_claims())),
             TokenError::MissingKeyId
+        );
+    }
+
+    #[test]
+    fn verified_token_is_bound_to_the_material_of_its_key_not_its_name() {
+        let t = verify(&sign(&key("a"), &header("key-a"), &v2_claims())).unwrap();
+        let set = |entries: Vec<Value>| {
+            crate::jwks::parse_jwks(json!({ "keys": entries }).to_string().as_bytes()).unwrap()
+        };
+        assert!(t.signing_key_is_in(&set(vec![jwk("key-a", &key("a"))])));
+        assert!(
+            !t.signing_key_is_in(&set(vec![jwk("key-a", &key("b"))])),
+            "same kid, other material"
+        );
+        assert!(
+            !t.signing_key_is_in(&set(vec![jwk("key-b", &key("a"))])),
+            "same material, the kid gone"
+        );
+        // Selected by x5t: the same binding.
+        let h = json!({"alg": "RS256", "x5t": "key-b"});
+        let t = verify(&sign(&key("b"), &h, &v2_claims())).unwrap();
+        assert!(t.signing_key_is_in(&set(vec![jwk("key-b", &key("b"))])));
+        assert!(!t.signing_key_is_in(&set(vec![jwk("key-b", &key("a"))])));
+    }
+
+    #[test]
+    fn tenant_keys_are_isolated() {
+        // Tenant 1 publishes key `a` only as "shared-a"; "key-a" and "key-b" are tenant 0's.
+        // Tenant 1's token naming tenant 0's kid is signed by a key tenant 1 does not publish.
+        let mut c = v2_claims();
+        c["iss"] = json!(format!(
+            "https://login.microsoftonline.com/{OTHER_TENANT}/v2.0"
+        ));
+        c["tid"] = json!(OTHER_TENANT);
+        c["aud"] = json!("api://jira-gateway");
+        for (signer, kid) in [("a", "key-a"), ("b", "key-b")] {
+            assert_eq!(
+                rejected(&sign(&key(signer), &header(kid), &c)),
+                TokenError::UnknownKey,
+                "{kid}"
+            );
+        }
+        // And tenant 0's token naming tenant 1's kid.
+        assert_eq!(
+            rejected(&sign(&key("a"), &header("shared-a"), &v2_claims())),
+            TokenError::UnknownKey
         );
     }
 
