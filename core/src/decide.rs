@@ -381,6 +381,33 @@ mod tests {
     }
 
     #[test]
+    fn no_cached_verification_outlives_the_lifetime_ceiling() {
+        let mut document = policy_json();
+        document["max_token_lifetime_seconds"] = json!(3_600);
+        let policy =
+            crate::config::compile_policy(document.to_string().as_bytes(), &|_| None).unwrap();
+        let mut cache = test_cache(10);
+        let mut claims = v2_claims();
+        claims.as_object_mut().unwrap().remove("iat");
+        // Longer than the ceiling: refused, never cached.
+        claims["exp"] = json!(NOW + 3_601);
+        let auth = bearer(&sign(&key("a"), &header("key-a"), &claims));
+        let h = head("GET", "/rest/api/2/myself", Some(&auth));
+        assert!(matches!(
+            decide(&policy, &h, &keys(), &mut cache, NOW).decision,
+            Decision::Deny(Denial::Token(TokenError::LifetimeTooLong))
+        ));
+        assert!(cache.is_empty());
+        // At the ceiling: cached, and served from the cache no longer than the ceiling.
+        claims["exp"] = json!(NOW + 3_600);
+        let auth = bearer(&sign(&key("a"), &header("key-a"), &claims));
+        let h = head("GET", "/rest/api/2/myself", Some(&auth));
+        decide(&policy, &h, &keys(), &mut cache, NOW);
+        assert!(decide(&policy, &h, &keys(), &mut cache, NOW + 3_600).cache_hit);
+        assert!(!decide(&policy, &h, &keys(), &mut cache, NOW + 3_601).cache_hit);
+    }
+
+    #[test]
     fn token_characters_are_checked_whatever_the_cache_holds() {
         let policy = policy();
         let auth = good();

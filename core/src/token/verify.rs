@@ -353,6 +353,14 @@ fn check_claims(facts: &TokenFacts, policy: &Policy, now: i64) -> Result<(), Tok
     if claims.iat.is_some_and(|iat| iat > now.saturating_add(skew)) {
         return Err(TokenError::IssuedInFuture);
     }
+    // A token that claims a long life keeps a stolen or misissued token (and its cache entry)
+    // valid that long: Entra ID never issues one past a day. Checked against now as well, so a
+    // token without `iat` is bounded too and no cached verification outlives the ceiling.
+    let max_life = policy.max_token_lifetime_seconds();
+    let lives_too_long = |from: i64| exp.saturating_sub(from) > max_life;
+    if lives_too_long(now) || claims.iat.is_some_and(lives_too_long) {
+        return Err(TokenError::LifetimeTooLong);
+    }
     let tenant = policy
         .tenants()
         .get(facts.tenant.0)
@@ -532,6 +540,73 @@ mod tests {
         assert_eq!(
             rejected(&sign(&key("a"), &header("key-a"), &c)),
             TokenError::IssuedInFuture
+        );
+    }
+
+    fn lifetime_rejection(claims: &Value, max: Option<i64>) -> Option<TokenError> {
+        let mut document = policy_json();
+        if let Some(max) = max {
+            document["max_token_lifetime_seconds"] = json!(max);
+        }
+        let policy = crate::config::compile_policy(document.to_string().as_bytes(), &|_| None);
+        let token = sign(&key("a"), &header("key-a"), claims);
+        match verify_token(&token, &policy.unwrap(), &keys(), NOW) {
+            Ok(_) => None,
+            Err(VerifyFailure::Token(e)) => Some(e),
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+
+    fn lifetime(iat: Option<i64>, exp: i64) -> Value {
+        let c = with(v2_claims(), "exp", json!(exp));
+        match iat {
+            Some(iat) => with(c, "iat", json!(iat)),
+            None => without(c, "iat"),
+        }
+    }
+
+    #[test]
+    fn token_claiming_more_than_a_day_of_life_is_refused() {
+        let day = 86_400;
+        let too_long = Some(TokenError::LifetimeTooLong);
+        // exp - iat, at the ceiling and one second past it.
+        assert_eq!(
+            lifetime_rejection(&lifetime(Some(NOW), NOW + day), None),
+            None
+        );
+        assert_eq!(
+            lifetime_rejection(&lifetime(Some(NOW - 1), NOW + day), None),
+            too_long
+        );
+        // An old iat with a near exp: the whole claimed life counts, not what is left of it.
+        assert_eq!(
+            lifetime_rejection(&lifetime(Some(NOW - day), NOW + 1), None),
+            too_long
+        );
+        // exp - now, when there is no iat to measure from.
+        assert_eq!(lifetime_rejection(&lifetime(None, NOW + day), None), None);
+        assert_eq!(
+            lifetime_rejection(&lifetime(None, NOW + day + 1), None),
+            too_long
+        );
+        // exp - now, when iat claims a later issue than it could have had.
+        assert_eq!(
+            lifetime_rejection(&lifetime(Some(NOW + 60), NOW + day + 60), None),
+            too_long
+        );
+    }
+
+    #[test]
+    fn lifetime_ceiling_is_configurable() {
+        let hour = 3_600;
+        let too_long = Some(TokenError::LifetimeTooLong);
+        let claims = lifetime(Some(NOW - 300), NOW + hour - 300);
+        assert_eq!(lifetime_rejection(&claims, Some(hour)), None);
+        let claims = lifetime(Some(NOW - 301), NOW + hour - 300);
+        assert_eq!(lifetime_rejection(&claims, Some(hour)), too_long);
+        assert_eq!(
+            lifetime_rejection(&lifetime(None, NOW + hour + 1), Some(hour)),
+            too_long
         );
     }
 
