@@ -554,6 +554,40 @@ mod tests {
     }
 
     #[test]
+    fn leading_zeros_are_stripped_and_nothing_else() {
+        assert_eq!(strip_leading_zeros(&[0, 0, 1, 0, 2]), [1, 0, 2]);
+        assert_eq!(strip_leading_zeros(&[3, 0, 1]), [3, 0, 1]);
+        // Moduli without a zero byte stay whole: two of them never compare equal by accident.
+        assert_eq!(strip_leading_zeros(&[0xc5, 0x17, 0xff]), [0xc5, 0x17, 0xff]);
+        assert_ne!(
+            strip_leading_zeros(&[0xc5, 0x17]),
+            strip_leading_zeros(&[0xd2, 0x81])
+        );
+        assert!(strip_leading_zeros(&[0, 0]).is_empty());
+    }
+
+    #[test]
+    fn certificate_matches_n_written_with_a_leading_zero() {
+        let cert = cert_a();
+        let mut entry = with_cert("k", "a", &cert, None);
+        let mut n = vec![0u8];
+        n.extend(key("a").n().to_bytes_be());
+        entry["n"] = json!(b64(n));
+        assert_eq!(parse(vec![entry]).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn key_set_document_size_limit_is_exact() {
+        let at_limit = vec![b' '; MAX_DOCUMENT_BYTES];
+        assert!(matches!(
+            parse_jwks(&at_limit),
+            Err(JwksError::NotAKeySet(_))
+        ));
+        let over = vec![b' '; MAX_DOCUMENT_BYTES + 1];
+        assert_eq!(parse_jwks(&over).unwrap_err(), JwksError::TooLarge);
+    }
+
+    #[test]
     fn garbage_certificate_is_skipped() {
         assert_eq!(
             skipped_reason(with_cert("k", "a", b"not a certificate", None)),

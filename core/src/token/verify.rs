@@ -543,6 +543,83 @@ mod tests {
         );
     }
 
+    #[test]
+    fn iat_future_bound_is_the_clock_skew_exactly() {
+        let c = with(v2_claims(), "iat", json!(NOW + 61));
+        assert_eq!(
+            rejected(&sign(&key("a"), &header("key-a"), &c)),
+            TokenError::IssuedInFuture
+        );
+        let c = with(v2_claims(), "iat", json!(NOW + 60));
+        assert!(verify(&sign(&key("a"), &header("key-a"), &c)).is_ok());
+    }
+
+    #[test]
+    fn token_size_limit_is_exactly_8_kib() {
+        let max = super::super::jws::MAX_TOKEN_BYTES;
+        assert_eq!(max, 8 * 1024);
+        // At the limit the size check passes and the next check speaks.
+        assert_eq!(rejected(&"a".repeat(max)), TokenError::NotCompactJws);
+        assert_eq!(rejected(&"a".repeat(max + 1)), TokenError::TooLarge);
+        // A genuinely signed token of exactly the limit verifies; one byte longer does not.
+        // (Lengths are computed first: signing is slow in a debug build.)
+        let claims = |pad: usize| with(v2_claims(), "pad", json!("p".repeat(pad))).to_string();
+        let head = |filler: usize| {
+            json!({"typ": "JWT", "alg": "RS256", "kid": "key-a", "x": "x".repeat(filler)})
+                .to_string()
+        };
+        let signature_chars = 342; // 256 bytes, unpadded base64url
+        let length = |pad: usize, filler: usize| {
+            b64(head(filler)).len() + 1 + b64(claims(pad)).len() + 1 + signature_chars
+        };
+        let sized = |target: usize| {
+            let estimate = (target - length(0, 0)) * 3 / 4;
+            let (pad, filler) = (estimate.saturating_sub(8)..estimate + 8)
+                .flat_map(|pad| (0..4).map(move |filler| (pad, filler)))
+                .find(|&(pad, filler)| length(pad, filler) == target)
+                .unwrap();
+            let t = sign_raw(&key("a"), &head(filler), &claims(pad));
+            assert_eq!(t.len(), target);
+            t
+        };
+        assert!(verify(&sized(max)).is_ok());
+        assert_eq!(rejected(&sized(max + 1)), TokenError::TooLarge);
+    }
+
+    #[test]
+    fn every_repeated_member_the_filter_reads_is_refused() {
+        // Each name once more, after the original, with a value that would change the decision.
+        let header_names = ["alg", "kid", "x5t", "crit", "nonce"];
+        for name in header_names {
+            let mut h = r#"{"typ":"JWT","alg":"RS256","kid":"key-a","x5t":"key-a""#.to_owned();
+            if !h.contains(&format!(r#""{name}""#)) {
+                h = format!(r#"{h},"{name}":"first""#);
+            }
+            let h = format!(r#"{h},"{name}":"key-b"}}"#);
+            let t = sign_raw(&key("a"), &h, &v2_claims().to_string());
+            assert_eq!(rejected(&t), TokenError::MalformedHeader, "header {name}");
+        }
+        let claim_names = [
+            "iss", "aud", "exp", "nbf", "iat", "tid", "ver", "azp", "azpacr", "appid", "appidacr",
+            "roles", "scp", "idtyp", "uti", "oid",
+        ];
+        for name in claim_names {
+            let claims = v2_claims().to_string();
+            let value = match name {
+                "exp" | "nbf" | "iat" => json!(NOW),
+                "roles" => json!(["Jira.Admin"]),
+                _ => json!("other"),
+            };
+            let mut claims = claims.trim_end_matches('}').to_owned();
+            if !claims.contains(&format!(r#""{name}""#)) {
+                claims = format!(r#"{claims},"{name}":{value}"#);
+            }
+            let dup = format!(r#"{claims},"{name}":{value}}}"#);
+            let t = sign_raw(&key("a"), &header("key-a").to_string(), &dup);
+            assert_eq!(rejected(&t), TokenError::MalformedClaims, "claim {name}");
+        }
+    }
+
     fn lifetime_rejection(claims: &Value, max: Option<i64>) -> Option<TokenError> {
         let mut document = policy_json();
         if let Some(max) = max {
