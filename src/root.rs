@@ -77,7 +77,8 @@ struct Fetched {
     document: String,
     discovered: Option<String>,
     usable: usize,
-    skipped: usize,
+    /// `N skipped (...)`: each skipped entry and why.
+    skipped: String,
 }
 
 /// The root context.
@@ -238,7 +239,7 @@ impl GuardRoot {
         self.sync(tenant);
         self.count_fetch("success");
         log::info!(
-            "key set for tenant {}: fetched ({}), {usable} usable keys, {skipped} skipped; next refresh in {}s",
+            "key set for tenant {}: fetched ({}), {usable} usable keys, {skipped}; next refresh in {}s",
             self.tenant_id(tenant),
             reason_text(reason),
             next.saturating_sub(now_ms) / 1_000
@@ -402,7 +403,7 @@ impl Context for GuardRoot {
                         document: String::from_utf8_lossy(&body).into_owned(),
                         discovered: source.discovery_path.is_some().then_some(path),
                         usable: set.len(),
-                        skipped: set.skipped().len(),
+                        skipped: set.skipped_summary(),
                     };
                     self.fetch_succeeded(tenant, reason, fetched);
                 }

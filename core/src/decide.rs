@@ -1,10 +1,10 @@
-//! The request pipeline, in order: refuse ambiguous requests (method overrides, non-canonical
-//! paths), let public paths through, take the bearer token, verify it (or find it in the
-//! verified-token cache), and ask the policy whether this client may make this call. The result
-//! is a [`Verdict`]: what the policy decided and who asked. [`Verdict::action`] then applies the
-//! enforcement mode (a dry-run lets a denied request through, flagged), which is what the shell
-//! carries out. The shell calls [`decide`] once per request (again after a key set it was
-//! waiting for arrives).
+//! The request pipeline, in order: refuse ambiguous requests (method overrides, a token in the
+//! query string, non-canonical paths), let public paths through, take the bearer token, verify it
+//! (or find it in the verified-token cache), and ask the policy whether this client may make this
+//! call. The result is a [`Verdict`]: what the policy decided and who asked. [`Verdict::action`]
+//! then applies the enforcement mode (a dry-run lets a denied request through, flagged), which is
+//! what the shell carries out. The shell calls [`decide`] once per request (again after a key set
+//! it was waiting for arrives).
 
 use std::rc::Rc;
 
@@ -12,7 +12,7 @@ use crate::denial::Denial;
 use crate::jwks::{KeySetState, KeySets};
 use crate::path::canonical_path;
 use crate::policy::{Client, Grant, Mode, Policy, PolicyDenial, RequestTarget, TenantIndex};
-use crate::request::{RequestHead, RequestRejection};
+use crate::request::{has_query_token, RequestHead, RequestRejection};
 use crate::token::bearer::{presented_token, PresentedToken};
 use crate::token::verify::{verify_token, VerifiedToken, VerifyFailure};
 use crate::token_cache::TokenCache;
@@ -165,6 +165,9 @@ fn decide_inner<'p>(
     }
     if head.method_overrides.iter().any(|m| *m != head.method) {
         return Err(Denial::Request(RequestRejection::MethodOverride).into());
+    }
+    if has_query_token(head.path) {
+        return Err(Denial::Request(RequestRejection::TokenInQuery).into());
     }
     let path = canonical_path(head.path).map_err(Denial::Path)?;
     let target = RequestTarget {
@@ -469,6 +472,51 @@ mod tests {
             verdict.decision,
             Decision::Deny(Denial::Request(RequestRejection::MethodOverride))
         ));
+    }
+
+    #[test]
+    fn token_in_the_query_string_is_refused_whatever_the_header_holds() {
+        let policy = policy();
+        let auth = good();
+        for (path, authorization) in [
+            ("/rest/api/2/myself?access_token=abc", Some(auth.as_str())),
+            ("/rest/api/2/myself?access%5Ftoken=abc", Some(auth.as_str())),
+            ("/rest/api/2/myself?access_token=abc", None),
+            (
+                "/rest/api/2/myself?access_token=abc",
+                Some("Bearer not-a-jwt"),
+            ),
+            ("/status?access_token=abc", None),
+        ] {
+            let verdict = decide(
+                &policy,
+                &head("GET", path, authorization),
+                &keys(),
+                &mut test_cache(4),
+                NOW,
+            );
+            let Decision::Deny(denial) = &verdict.decision else {
+                panic!("{path} was not denied: {verdict:?}");
+            };
+            assert_eq!(
+                *denial,
+                Denial::Request(RequestRejection::TokenInQuery),
+                "{path}"
+            );
+            assert_eq!(denial.status(), 400);
+            assert_eq!(denial.code(), "token_in_query");
+            assert_eq!(denial.metric_reason(), "token_in_query");
+            assert!(denial.description().contains("Authorization header"));
+            assert!(verdict.token.is_none(), "the header token is not even read");
+        }
+        let verdict = decide(
+            &policy,
+            &head("GET", "/rest/api/2/search?jql=access_token", Some(&auth)),
+            &keys(),
+            &mut test_cache(4),
+            NOW,
+        );
+        assert!(matches!(verdict.decision, Decision::Forward(Some(_))));
     }
 
     fn audit_policy(global: bool, client: bool) -> Policy {

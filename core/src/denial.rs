@@ -40,6 +40,7 @@ impl Denial {
         match self {
             Denial::Request(RequestRejection::MethodOverride) => "method_override",
             Denial::Request(RequestRejection::MissingPseudoHeader) => "missing_pseudo_header",
+            Denial::Request(RequestRejection::TokenInQuery) => "token_in_query",
             Denial::Path(_) => "refused_path",
             Denial::MissingToken => "no_token",
             Denial::Token(e) => e.code(),
@@ -52,6 +53,8 @@ impl Denial {
     pub fn metric_reason(&self) -> &'static str {
         use crate::policy::PolicyDenial as P;
         match self {
+            // Its own reason: a client leaking tokens into URLs is worth an alert of its own.
+            Denial::Request(RequestRejection::TokenInQuery) => "token_in_query",
             Denial::Request(_) | Denial::Path(_) => "refused_request",
             Denial::MissingToken => "no_token",
             Denial::Token(_) => "invalid_token",

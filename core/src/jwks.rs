@@ -6,6 +6,11 @@
 //! [`KeySet::skipped`]; only a document that is not a key set at all, or one without a single
 //! usable key, is an error.
 //!
+//! A `kid` that names more than one entry of the document makes every entry with that `kid`
+//! unusable (each is recorded as skipped, so the fetch is logged with them once): a token naming
+//! that `kid` cannot say which key it means, and picking by document order would make the answer
+//! depend on how Entra ID happened to list its keys.
+//!
 //! When an entry carries a certificate (`x5c`), the certificate must hold the same public key
 //! as `n`/`e`, and `x5t`, when present, must be the certificate's SHA-1 thumbprint: an entry
 //! whose parts disagree is skipped, since no one can say which part is the real key.
@@ -241,6 +246,19 @@ impl KeySet {
     pub fn skipped(&self) -> &[SkippedKey] {
         &self.skipped
     }
+
+    /// `N skipped`, followed by each skipped entry and why, for the one log line of a fetch.
+    pub fn skipped_summary(&self) -> String {
+        let mut summary = format!("{} skipped", self.skipped.len());
+        for (i, skipped) in self.skipped.iter().enumerate() {
+            summary.push_str(if i == 0 { " (" } else { "; " });
+            summary.push_str(&skipped.to_string());
+        }
+        if !self.skipped.is_empty() {
+            summary.push(')');
+        }
+        summary
+    }
 }
 
 #[derive(Deserialize)]
@@ -269,23 +287,22 @@ pub fn parse_jwks(body: &[u8]) -> Result<KeySet, JwksError> {
     }
     let document: Document =
         serde_json::from_slice(body).map_err(|e| JwksError::NotAKeySet(e.to_string()))?;
+    let ambiguous = repeated_kids(&document.keys);
     let mut set = KeySet::default();
     for (index, entry) in document.keys.into_iter().enumerate() {
         match usable_key(entry) {
-            Ok(key) => {
-                // A repeated kid would make key selection depend on document order.
-                if let Some(kid) = key.kid() {
-                    if set.by_kid(kid).is_some() {
-                        set.skipped.push(SkippedKey {
-                            index,
-                            kid: Some(kid.to_owned()),
-                            reason: "duplicate kid",
-                        });
-                        continue;
-                    }
-                }
-                set.keys.push(key);
+            Ok(key)
+                if key
+                    .kid()
+                    .is_some_and(|kid| ambiguous.iter().any(|a| a == kid)) =>
+            {
+                set.skipped.push(SkippedKey {
+                    index,
+                    kid: key.kid,
+                    reason: DUPLICATE_KID,
+                });
             }
+            Ok(key) => set.keys.push(key),
             Err((kid, reason)) => set.skipped.push(SkippedKey { index, kid, reason }),
         }
     }
@@ -295,6 +312,26 @@ pub fn parse_jwks(body: &[u8]) -> Result<KeySet, JwksError> {
         });
     }
     Ok(set)
+}
+
+/// Why an entry whose `kid` another entry repeats is skipped.
+pub const DUPLICATE_KID: &str = "duplicate kid: no entry with this kid is used";
+
+/// The `kid`s that more than one entry names (usable entries or not).
+fn repeated_kids(entries: &[serde_json::Value]) -> Vec<String> {
+    let mut kids: Vec<&str> = entries
+        .iter()
+        .filter_map(|entry| entry.get("kid")?.as_str())
+        .collect();
+    kids.sort_unstable();
+    let mut repeated: Vec<&str> = kids
+        .iter()
+        .zip(kids.iter().skip(1))
+        .filter(|(a, b)| a == b)
+        .map(|(a, _)| *a)
+        .collect();
+    repeated.dedup();
+    repeated.into_iter().map(str::to_owned).collect()
 }
 
 type Skip = (Option<String>, &'static str);
@@ -472,10 +509,46 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_kid_keeps_the_first_entry() {
-        let set = parse(vec![jwk("k", &key("a")), jwk("k", &key("b"))]).unwrap();
+    fn duplicate_kid_makes_every_entry_with_it_unusable() {
+        let set = parse(vec![
+            jwk("k", &key("a")),
+            jwk("other", &key("a")),
+            jwk("k", &key("b")),
+        ])
+        .unwrap();
+        assert_eq!(set.len(), 1, "only the unambiguous key survives");
+        assert!(
+            set.by_kid("k").is_none(),
+            "neither the first nor the second"
+        );
+        assert!(set.by_kid("other").is_some());
+        let skipped: Vec<_> = set.skipped().iter().map(|s| (s.index, s.reason)).collect();
+        assert_eq!(skipped, [(0, DUPLICATE_KID), (2, DUPLICATE_KID)]);
+        assert_eq!(
+            set.skipped_summary(),
+            "2 skipped (keys[0] (kid \"k\"): duplicate kid: no entry with this kid is used; \
+             keys[2] (kid \"k\"): duplicate kid: no entry with this kid is used)"
+        );
+        // The entries are unusable by their x5t too: the key is gone, not just its kid.
+        assert!(set.by_x5t("k").is_none());
+    }
+
+    #[test]
+    fn duplicate_kid_counts_entries_that_are_unusable_for_other_reasons() {
+        let mut enc = jwk("k", &key("b"));
+        enc["use"] = json!("enc");
+        let set = parse(vec![enc, jwk("k", &key("a")), jwk("good", &key("a"))]).unwrap();
+        assert!(set.by_kid("k").is_none());
         assert_eq!(set.len(), 1);
-        assert_eq!(set.skipped()[0].reason, "duplicate kid");
+    }
+
+    #[test]
+    fn a_set_whose_only_kid_is_duplicated_has_no_usable_key() {
+        let same = jwk("k", &key("a"));
+        assert!(matches!(
+            parse(vec![same.clone(), same]),
+            Err(JwksError::NoUsableKey { skipped }) if skipped.len() == 2
+        ));
     }
 
     #[test]

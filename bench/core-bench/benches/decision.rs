@@ -6,6 +6,9 @@
 //! - `decide/cold_verify`: the same request with the cache disabled (size 0), so the token is
 //!   parsed, its RS256 signature verified and its claims checked on every call.
 //! - `decide/rs256_verify_only`: the signature check alone, for scale.
+//! - `decide/token_decode`: what a cache miss costs besides the signature: the token split,
+//!   decoded, its header and claims read strictly, routed to its tenant and its claims checked
+//!   (`read_unverified`).
 //! - `authorize/*`: `canonical_path` + `Policy::authorize` for an already verified caller.
 //! - `parse_jwks/entra_3_keys`: parsing a three-key set shaped like Entra ID's (`kty`, `use`,
 //!   `kid`, `x5t`, `n`, `e`, `x5c`, `issuer`; no `alg`), certificates checked against `n`/`e`.
@@ -30,6 +33,7 @@ use jira_entra_guard_core::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refe
 use jira_entra_guard_core::path::canonical_path;
 use jira_entra_guard_core::policy::{Caller, Policy, RequestTarget, TenantIndex};
 use jira_entra_guard_core::request::RequestHead;
+use jira_entra_guard_core::token::verify::read_unverified;
 use jira_entra_guard_core::token_cache::{DigestKey, TokenCache};
 
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -204,6 +208,11 @@ fn bench_decide(c: &mut Criterion) {
     assert!(key.verify_rs256(input.as_bytes(), &signature));
     group.bench_function("rs256_verify_only", |b| {
         b.iter(|| black_box(key.verify_rs256(black_box(input.as_bytes()), &signature)))
+    });
+
+    assert!(read_unverified(token, &fx.policy, NOW).is_ok());
+    group.bench_function("token_decode", |b| {
+        b.iter(|| black_box(read_unverified(black_box(token), &fx.policy, NOW).is_ok()))
     });
     group.finish();
 }

@@ -1,9 +1,15 @@
 //! The Entra ID access-token claims the filter reads, with strict JSON types.
 //!
-//! Time claims must be JSON integers: a string, a float, `null` or a boolean is a malformed
-//! token, not a missing claim (a lenient reader here once let `"exp": "never"` through). A claim
-//! of the wrong type anywhere in this struct, or a duplicated claim, makes the whole payload
-//! malformed. Claims the filter does not read are ignored.
+//! The payload first passes [`super::strict_json::check_object`] (no duplicate member at any
+//! depth, no broken escapes, no out-of-range numbers, no deep nesting), so members the filter
+//! does not read are held to the same rules as those it does.
+//!
+//! The registered claims (RFC 7519 §4.1) have their registered types whenever they are present,
+//! read by the filter or not: `iss`, `sub`, `jti` are strings; `aud` is a string or an array of
+//! strings; `exp`, `nbf`, `iat` are non-negative JSON integers written without a fraction, an
+//! exponent or a sign (`-0`, `1.7e9` and `1700000000.0` are malformed, not rounded). `null` is
+//! not an absent claim but a claim of the wrong type. A claim of the wrong type makes the whole
+//! payload malformed (a lenient reader here once let `"exp": "never"` through).
 
 use serde::de::{Deserializer, IgnoredAny, Visitor};
 use serde::Deserialize;
@@ -32,9 +38,17 @@ impl Audience {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct EntraClaims {
     /// Issuer; selects the tenant and the token version.
+    #[serde(default, deserialize_with = "present")]
     pub iss: Option<String>,
     /// Audience(s).
+    #[serde(default, deserialize_with = "present")]
     pub aud: Option<Audience>,
+    /// `sub`: not read, but a string when present.
+    #[serde(default, rename = "sub", deserialize_with = "present")]
+    _subject: Option<Text>,
+    /// `jti`: not read, but a string when present.
+    #[serde(default, rename = "jti", deserialize_with = "present")]
+    _token_id: Option<Text>,
     /// Expiry, seconds since the epoch.
     #[serde(default, deserialize_with = "numeric_date")]
     pub exp: Option<i64>,
@@ -72,7 +86,8 @@ impl EntraClaims {
     /// Parses the decoded payload. It must be UTF-8 throughout (RFC 7519 §7.2 step 10), also
     /// inside the members the filter ignores, which a byte-slice parser would skip unchecked.
     pub fn parse(payload: &[u8]) -> Result<Self, super::TokenError> {
-        let text = std::str::from_utf8(payload).map_err(|_| super::TokenError::MalformedClaims)?;
+        let text = super::strict_json::check_object(payload)
+            .map_err(|_| super::TokenError::MalformedClaims)?;
         serde_json::from_str(text).map_err(|_| super::TokenError::MalformedClaims)
     }
 
@@ -82,15 +97,49 @@ impl EntraClaims {
     }
 }
 
-/// A NumericDate restricted to JSON integers. `null` is an error, not an absent claim.
+/// A member that, when present, must have type `T`: `null` is refused rather than read as an
+/// absent member (`Option`'s own reading). With `#[serde(default)]`, absent stays `None`.
+pub(super) fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// A string member whose value is not kept.
+#[derive(Debug, Clone, Copy)]
+struct Text;
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AnyString;
+        impl Visitor<'_> for AnyString {
+            type Value = Text;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Text, E> {
+                Ok(Text)
+            }
+        }
+        deserializer.deserialize_str(AnyString)
+    }
+}
+
+/// A NumericDate restricted to non-negative JSON integers. `null` is an error, not an absent
+/// claim; so is `-0`, which the JSON reader hands over as a float.
 fn numeric_date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
     struct IntegerSeconds;
     impl Visitor<'_> for IntegerSeconds {
         type Value = i64;
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("an integer number of seconds")
+            f.write_str("a non-negative integer number of seconds")
         }
         fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
+            if v < 0 {
+                return Err(E::custom("negative timestamp"));
+            }
             Ok(v)
         }
         fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i64, E> {
@@ -136,6 +185,67 @@ mod tests {
                     "{json}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn negative_or_signed_time_claims_are_malformed() {
+        for claim in ["exp", "nbf", "iat"] {
+            for value in ["-1", "-1790000000", "-0", "1.79e9", "1790000000.0", "0.0"] {
+                let json = format!("{{\"{claim}\":{value}}}");
+                assert_eq!(
+                    EntraClaims::parse(json.as_bytes()).unwrap_err(),
+                    TokenError::MalformedClaims,
+                    "{json}"
+                );
+            }
+        }
+        let zero = EntraClaims::parse(br#"{"exp":0,"nbf":0,"iat":0}"#).unwrap();
+        assert_eq!((zero.exp, zero.nbf, zero.iat), (Some(0), Some(0), Some(0)));
+    }
+
+    #[test]
+    fn registered_string_claims_of_another_type_are_malformed_though_unread() {
+        for claim in ["sub", "jti", "iss"] {
+            for value in ["1", "null", "true", "[\"a\"]", "{}"] {
+                let json = format!("{{\"{claim}\":{value}}}");
+                assert_eq!(
+                    EntraClaims::parse(json.as_bytes()).unwrap_err(),
+                    TokenError::MalformedClaims,
+                    "{json}"
+                );
+            }
+        }
+        assert!(EntraClaims::parse(br#"{"sub":"s","jti":"j","iss":"i"}"#).is_ok());
+    }
+
+    #[test]
+    fn null_or_non_string_audience_is_malformed() {
+        for value in ["null", "1", "[1]", "[\"a\",null]", "{}"] {
+            let json = format!("{{\"aud\":{value}}}");
+            assert_eq!(
+                EntraClaims::parse(json.as_bytes()).unwrap_err(),
+                TokenError::MalformedClaims,
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn unread_members_are_held_to_the_strict_json_rules() {
+        for payload in [
+            r#"{"exp":1,"sub":"a","sub":"a"}"#,
+            r#"{"exp":1,"xms_tcdt":1,"xms_tcdt":1}"#,
+            r#"{"exp":1,"unknown":{"x":1,"x":1}}"#,
+            r#"{"exp":1,"x":"\ud800"}"#,
+            r#"{"exp":1,"x":1e400}"#,
+            r#"{"exp":1,"x":[[[[[[[[1]]]]]]]]}"#,
+        ] {
+            assert_eq!(
+                EntraClaims::parse(payload.as_bytes()).unwrap_err(),
+                TokenError::MalformedClaims,
+                "{payload}"
+            );
         }
     }
 

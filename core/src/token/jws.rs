@@ -2,14 +2,19 @@
 //!
 //! Only what verification needs is read from the header: `alg` (checked, never used to choose
 //! the algorithm), `kid`/`x5t` (key lookup in the tenant's own key set), `crit` and `nonce`
-//! (presence). Header-supplied keys (`jwk`, `jku`, `x5u`, `x5c`) are ignored. Duplicate members
-//! of the header are refused: two readers of one token must never see two different headers.
+//! (presence, whatever their value, `null` included). Header-supplied keys (`jwk`, `jku`, `x5u`,
+//! `x5c`) are ignored. The whole header passes [`super::strict_json::check_object`] first, so a
+//! duplicate member, a broken escape, an out-of-range number or deep nesting is refused in every
+//! member, read or not: two readers of one token must never see two different headers. `kid`
+//! and `x5t`, when present, are non-empty strings (`"kid": null` is not an absent `kid`).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
+use super::claims::present;
+use super::strict_json::check_object;
 use super::TokenError;
 
 /// Tokens longer than this are refused before any decoding. Entra ID access tokens are 1–3 KiB;
@@ -22,14 +27,14 @@ pub struct JoseHeader {
     /// The algorithm the token claims; must be `RS256`.
     pub alg: String,
     /// Key id in the tenant's key set.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub kid: Option<String>,
     /// Certificate thumbprint; selects the key when there is no `kid`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub x5t: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     crit: Option<IgnoredAny>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     nonce: Option<IgnoredAny>,
 }
 
@@ -73,11 +78,14 @@ impl<'a> UntrustedToken<'a> {
             return Err(TokenError::NotCompactJws);
         }
         let header_json = decode_segment(header_b64)?;
-        // UTF-8 throughout, also in members that are skipped (RFC 7515 §5.2 step 4).
-        let header_text =
-            std::str::from_utf8(&header_json).map_err(|_| TokenError::MalformedHeader)?;
+        // UTF-8 and strict JSON throughout, also in members that are skipped (RFC 7515 §5.2
+        // step 4).
+        let header_text = check_object(&header_json).map_err(|_| TokenError::MalformedHeader)?;
         let header: JoseHeader =
             serde_json::from_str(header_text).map_err(|_| TokenError::MalformedHeader)?;
+        if header.kid.as_deref() == Some("") || header.x5t.as_deref() == Some("") {
+            return Err(TokenError::MalformedHeader);
+        }
         let payload = decode_segment(payload_b64)?;
         Ok(UntrustedToken {
             signing_input,
@@ -209,6 +217,51 @@ mod tests {
             UntrustedToken::parse(&t).unwrap_err(),
             TokenError::MalformedHeader
         );
+    }
+
+    #[test]
+    fn unread_header_members_are_held_to_the_strict_json_rules() {
+        for h in [
+            r#"{"alg":"RS256","kid":"k","typ":"JWT","typ":"JWT"}"#,
+            r#"{"alg":"RS256","kid":"k","jku":"a","jku":"b"}"#,
+            r#"{"alg":"RS256","kid":"k","x5u":"\ud800"}"#,
+            r#"{"alg":"RS256","kid":"k","n":1e400}"#,
+            r#"{"alg":"RS256","kid":"k","jwk":{"e":{"e":{"e":{"e":{"e":{"e":{"e":{}}}}}}}}}"#,
+        ] {
+            let t = token(h, "{}", "c2ln");
+            assert_eq!(
+                UntrustedToken::parse(&t).unwrap_err(),
+                TokenError::MalformedHeader,
+                "{h}"
+            );
+        }
+    }
+
+    #[test]
+    fn null_empty_or_non_string_key_ids_are_malformed() {
+        for h in [
+            r#"{"alg":"RS256","kid":null,"x5t":"t"}"#,
+            r#"{"alg":"RS256","kid":"","x5t":"t"}"#,
+            r#"{"alg":"RS256","kid":5}"#,
+            r#"{"alg":"RS256","kid":["k"]}"#,
+            r#"{"alg":"RS256","x5t":null}"#,
+            r#"{"alg":"RS256","x5t":""}"#,
+        ] {
+            let t = token(h, "{}", "c2ln");
+            assert_eq!(
+                UntrustedToken::parse(&t).unwrap_err(),
+                TokenError::MalformedHeader,
+                "{h}"
+            );
+        }
+    }
+
+    #[test]
+    fn null_crit_and_nonce_count_as_present() {
+        let t = token(r#"{"alg":"RS256","crit":null,"nonce":null}"#, "{}", "c2ln");
+        let parsed = UntrustedToken::parse(&t).unwrap();
+        assert!(parsed.header.has_crit());
+        assert!(parsed.header.has_nonce());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod bearer;
 pub mod claims;
 pub mod jws;
+pub mod strict_json;
 pub mod verify;
 
 /// Microsoft Graph's application id: tokens for Graph cannot be validated by anyone but Graph.
@@ -139,3 +140,6 @@ impl TokenError {
         }
     }
 }
+
+#[cfg(test)]
+mod shape_tests;
