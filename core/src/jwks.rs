@@ -627,6 +627,56 @@ mod tests {
     }
 
     #[test]
+    fn key_set_reports_what_it_holds() {
+        let set = parse(vec![jwk("k1", &key("a"))]).unwrap();
+        assert!(!set.is_empty());
+        let k1 = set.by_kid("k1").unwrap();
+        assert_eq!((k1.kid(), k1.x5t()), (Some("k1"), Some("k1")));
+        let rebuilt = KeySet::from_keys(vec![k1.clone()]);
+        assert_eq!(rebuilt.len(), 1);
+        assert!(rebuilt.by_kid("k1").is_some());
+        assert!(KeySet::from_keys(vec![]).is_empty());
+    }
+
+    #[test]
+    fn key_set_errors_name_their_reasons() {
+        assert_eq!(KeySetError::Unavailable.code(), "keys_unavailable");
+        assert_eq!(KeySetError::Stale.code(), "keys_stale");
+        assert_eq!(
+            KeySetError::Unavailable.description(),
+            "signing keys are temporarily unavailable"
+        );
+        assert_eq!(
+            KeySetError::Stale.description(),
+            "signing keys are too old to be trusted"
+        );
+        assert_eq!(
+            JwksError::TooLarge.to_string(),
+            "key set larger than 524288 bytes"
+        );
+        assert_eq!(
+            JwksError::NotAKeySet("why".into()).to_string(),
+            "not a key set: why"
+        );
+        let skipped = vec![
+            SkippedKey {
+                index: 0,
+                kid: Some("k".into()),
+                reason: "not an RSA key",
+            },
+            SkippedKey {
+                index: 1,
+                kid: None,
+                reason: "malformed entry",
+            },
+        ];
+        assert_eq!(
+            JwksError::NoUsableKey { skipped }.to_string(),
+            "no usable key (2 skipped; keys[0] (kid \"k\"): not an RSA key; keys[1]: malformed entry)"
+        );
+    }
+
+    #[test]
     fn leading_zeros_are_stripped_and_nothing_else() {
         assert_eq!(strip_leading_zeros(&[0, 0, 1, 0, 2]), [1, 0, 2]);
         assert_eq!(strip_leading_zeros(&[3, 0, 1]), [3, 0, 1]);

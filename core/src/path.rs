@@ -683,6 +683,35 @@ mod tests {
     }
 
     #[test]
+    fn every_rejection_says_how_the_path_is_wrong_in_its_own_words() {
+        use PathRejection::*;
+        let all = [
+            Fragment,
+            NotAbsolute,
+            TooLong,
+            EmptySegment,
+            TrailingSlash,
+            DotSegment,
+            PathParameter,
+            Backslash,
+            EncodedSlash,
+            EncodedPercent,
+            ControlCharacter,
+            EncodedUnreserved,
+            MalformedEscape,
+            InvalidUtf8,
+            InvalidCharacter,
+        ];
+        let texts: std::collections::HashSet<&str> = all.iter().map(|r| r.description()).collect();
+        assert_eq!(texts.len(), all.len(), "one reason per rejection");
+        assert!(texts.iter().all(|t| t.starts_with("request path ")));
+        assert_eq!(
+            DotSegment.description(),
+            "request path must not contain dot segments"
+        );
+    }
+
+    #[test]
     fn descriptions_never_echo_the_path() {
         for (raw, expected) in [
             ("/secret#x", PathRejection::Fragment),
