@@ -167,7 +167,27 @@ def path_acl() -> None:
         write("path_acl", name, bytes([method, client]) + path.encode())
 
 
+def json_strict() -> None:
+    seeds = {
+        "header-v1": header("key-a", x5t="key-a"),
+        "claims-v1": compact_json(v1_claims()),
+        "claims-v2-managed-identity": compact_json(v2_claims(
+            xms_mirid="/subscriptions/s/resourcegroups/r/providers/Microsoft.ManagedIdentity/"
+                      "userAssignedIdentities/u", xms_tcdt=1600000000, wids=["w"], acct=0)),
+        "escapes": '{"a":"\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\ud83d\\ude00","\\u0062":[]}'.encode(),
+        "duplicate-nested": b'{"x":{"y":[{"z":1,"z":2}]}}',
+        "duplicate-escaped": b'{"a":1,"\\u0061":2}',
+        "unpaired-surrogate": b'{"x5u":"\\ud800"}',
+        "numbers": b'{"a":[0,-0,1.5,-2.5e-3,9007199254740991,9007199254740992,1e400,1e-400]}',
+        "deep": b'{"a":[[[[[[[1]]]]]]]}',
+        "whitespace": b' \t\r\n{ "a" : null , "b" : true } \n',
+    }
+    for name, data in seeds.items():
+        write("json_strict", name, data)
+
+
 if __name__ == "__main__":
+    json_strict()
     token_verify()
     jwks_parse()
     config_parse()

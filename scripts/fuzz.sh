@@ -13,8 +13,8 @@
 # token_verify and jwks_parse spend their time in RSA arithmetic (a signature per input; key
 # construction and verification per key), where that instrumentation costs ~0.3 s per signature
 # and leaves a few inputs a second; the core is `forbid(unsafe_code)` and the targets'
-# invariants are assertions, which need no sanitizer; and one build for all four keeps this step
-# short in scripts/test.sh. FUZZ_ASAN=1 builds config_parse and path_acl with cargo-fuzz's
+# invariants are assertions, which need no sanitizer; and one build for all five keeps this step
+# short in scripts/test.sh. FUZZ_ASAN=1 builds config_parse, path_acl and json_strict with cargo-fuzz's
 # default instead (AddressSanitizer, debug assertions, comparison tracing), which needs the
 # nightly toolchain: that is how their long runs in docs/hardening.md were made.
 set -euo pipefail
@@ -24,7 +24,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(token_verify jwks_parse config_parse path_acl)
+  targets=(token_verify jwks_parse config_parse path_acl json_strict)
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -35,7 +35,7 @@ fi
 # The cargo-fuzz command line (toolchain and build flags) of a target.
 fuzz_command() {
   case "$1" in
-    config_parse | path_acl)
+    config_parse | path_acl | json_strict)
       if [ "${FUZZ_ASAN:-0}" = 1 ]; then
         if ! cargo +nightly --version >/dev/null 2>&1; then
           echo "fuzz: FUZZ_ASAN=1 needs the nightly toolchain (cargo +nightly)" >&2

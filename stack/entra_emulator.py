@@ -661,7 +661,7 @@ METADATA_ROUTES = {
 }
 TOKEN_ROUTES = {"oauth2/v2.0/token": False, "oauth2/token": True}
 
-VALID_FAULT_RE = re.compile(r"^(none|garbage|empty|hang(:\d+(\.\d+)?)?|status:\d{3})$")
+VALID_FAULT_RE = re.compile(r"^(none|garbage|empty|duplicate-kid|hang(:\d+(\.\d+)?)?|status:\d{3})$")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -819,6 +819,9 @@ class Handler(BaseHTTPRequestHandler):
             if kind == "keys":
                 with emu.lock:
                     doc = {"keys": []} if fault == "empty" else tenant.key_set(v2)
+                    if fault == "duplicate-kid":
+                        # The active key's entry twice: a kid that names two entries.
+                        doc["keys"] += [k for k in doc["keys"] if k["kid"] == tenant.active]
                 self._send_json(200, doc, cache)
             else:
                 self._send_json(200, self._discovery_document(tenant, v2), cache)
@@ -1094,7 +1097,7 @@ class Handler(BaseHTTPRequestHandler):
     def _ctl_faults(self, req: dict) -> dict:
         fault = req.get("jwks", "none")
         if not isinstance(fault, str) or not VALID_FAULT_RE.match(fault):
-            raise ControlError(400, "jwks must be none, status:NNN, hang[:SECONDS], garbage or empty")
+            raise ControlError(400, "jwks must be none, status:NNN, hang[:SECONDS], garbage, empty or duplicate-kid")
         if fault.startswith("status:") and not 100 <= int(fault[7:]) <= 599:
             raise ControlError(400, "status must be between 100 and 599")
         with self.emulator.lock:

@@ -162,10 +162,22 @@ pub fn claims_violation(token: &str) -> Option<String> {
     let Ok(bytes) = URL_SAFE_NO_PAD.decode(payload) else {
         return Some("payload is not base64url".into());
     };
+    if let Some(why) = strict_json_violation(&bytes) {
+        return Some(format!("payload is not strict JSON: {why}"));
+    }
     let Ok(Value::Object(c)) = serde_json::from_slice::<Value>(&bytes) else {
         return Some("payload is not a JSON object".into());
     };
-    let int = |name: &str| c.get(name).and_then(Value::as_i64);
+    for name in ["iss", "sub", "jti"] {
+        if c.get(name).is_some_and(|v| !v.is_string()) {
+            return Some(format!("{name} is not a string"));
+        }
+    }
+    let int = |name: &str| {
+        c.get(name)
+            .and_then(Value::as_u64)
+            .and_then(|t| i64::try_from(t).ok())
+    };
     let Some(exp) = int("exp") else {
         return Some("no integer exp".into());
     };
@@ -175,7 +187,7 @@ pub fn claims_violation(token: &str) -> Option<String> {
     for name in ["nbf", "iat"] {
         match c.get(name) {
             None => {}
-            Some(v) => match v.as_i64() {
+            Some(v) => match v.as_u64().and_then(|t| i64::try_from(t).ok()) {
                 Some(t) if t <= NOW.saturating_add(SKEW) => {}
                 _ => return Some(format!("{name} {v} not acceptable")),
             },
@@ -207,9 +219,13 @@ pub fn claims_violation(token: &str) -> Option<String> {
     } else {
         &[API_URI]
     };
+    // Exactly, or an App ID URI with one trailing slash.
     let aud_ok = |a: &Value| {
-        a.as_str()
-            .is_some_and(|a| audiences.contains(&a.trim_end_matches('/')))
+        a.as_str().is_some_and(|a| {
+            audiences.contains(&a)
+                || a.strip_suffix('/')
+                    .is_some_and(|a| a.contains("://") && audiences.contains(&a))
+        })
     };
     let ok = match c.get("aud") {
         Some(Value::Array(list)) => list.iter().any(aud_ok),
@@ -227,4 +243,99 @@ pub fn claims_violation(token: &str) -> Option<String> {
         return Some(format!("no {client}"));
     }
     None
+}
+
+/// Largest magnitude a JSON number in a token may have: 2^53 - 1.
+pub const MAX_EXACT_INTEGER: u64 = 9_007_199_254_740_991;
+/// Deepest container nesting in a token's JSON; the top-level object is level 1.
+pub const MAX_JSON_DEPTH: usize = 8;
+
+/// The strict JSON rules for a token's header and claims, restated on top of serde_json: why
+/// `bytes` is not one UTF-8 JSON object without duplicate member names (at any depth, compared
+/// unescaped), with numbers within +-(2^53 - 1) and nesting at most [`MAX_JSON_DEPTH`] deep;
+/// `None` when it is. serde_json itself refuses bad escapes, unpaired surrogates and numbers
+/// that overflow f64.
+pub fn strict_json_violation(bytes: &[u8]) -> Option<String> {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Some("not UTF-8".into());
+    };
+    if !text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+    {
+        return Some("not an object".into());
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let checked = serde::de::DeserializeSeed::deserialize(StrictValue { depth: 0 }, &mut de)
+        .and_then(|()| de.end());
+    checked.err().map(|e| e.to_string())
+}
+
+#[derive(Clone, Copy)]
+struct StrictValue {
+    depth: usize,
+}
+
+impl StrictValue {
+    fn enter<E: serde::de::Error>(self) -> Result<StrictValue, E> {
+        let depth = self.depth + 1;
+        if depth > MAX_JSON_DEPTH {
+            return Err(E::custom("nested too deep"));
+        }
+        Ok(StrictValue { depth })
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for StrictValue {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for StrictValue {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
+        if v > MAX_EXACT_INTEGER {
+            return Err(E::custom("number out of range"));
+        }
+        Ok(())
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
+        self.visit_u64(v.unsigned_abs())
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
+        if !v.is_finite() || v.abs() > MAX_EXACT_INTEGER as f64 {
+            return Err(E::custom("number out of range"));
+        }
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let inner = self.enter()?;
+        while seq.next_element_seed(inner)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let inner = self.enter()?;
+        let mut names = std::collections::HashSet::new();
+        while let Some(name) = map.next_key::<String>()? {
+            if !names.insert(name) {
+                return Err(serde::de::Error::custom("duplicate member"));
+            }
+            map.next_value_seed(inner)?;
+        }
+        Ok(())
+    }
 }

@@ -50,6 +50,8 @@ GRAPH = "Microsoft Graph"
 TOO_LARGE = "token is too large"
 SEVERAL = "more than one Authorization header"
 MALFORMED_BEARER = "malformed bearer token"
+WRONG_AUDIENCE = "token audience is not accepted"
+QUERY_TOKEN = "send the token in the Authorization header"
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 
 
@@ -356,6 +358,48 @@ def padded_claims(size: int):
     return minted(overrides={"pad": "x" * size})
 
 
+def claims_with_text(extra: str):
+    """Genuine claims with the raw JSON text `extra` inserted as their first members."""
+    def make(t, e):
+        text = json.dumps(valid_claims(t, e), separators=(",", ":"))
+        return "{" + extra + "," + text[1:]
+    return make
+
+
+def claims_with_exp_text(exp_text: str):
+    """Genuine claims whose `exp` is written exactly as `exp_text`."""
+    def make(t, e):
+        c = valid_claims(t, e)
+        marker = 1234567890123
+        c["exp"] = marker
+        return json.dumps(c, separators=(",", ":")).replace(str(marker), exp_text)
+    return make
+
+
+def header_text(make_text):
+    """Signed over the exact header text `make_text(active_kid)` and genuine claims."""
+    return lambda t, e: raw(header_json=make_text(active_kid(e)))(t, e)
+
+
+def nested(levels: int) -> str:
+    return "[" * levels + "1" + "]" * levels
+
+
+# Claims Entra ID puts in app tokens besides the ones the filter reads, managed-identity ones
+# included: a token carrying all of them must pass.
+ENTRA_EXTRA_CLAIMS = {
+    "acct": 0, "acrs": ["c1"], "ctry": "US", "tenant_region_scope": "EU",
+    "wids": ["0997a1d0-0d1d-4acb-b408-d5ca73121e90"], "xms_cc": ["cp1"],
+    "xms_ftd": "x7Hc1z0ZrFv3bZ1Yk8Xb4w", "xms_idrel": "7 24", "xms_rd": "0.42LlYBJiOBAS4WAX",
+    "xms_ssm": "1", "xms_tcdt": 1_600_000_000, "xms_tdbr": "EU",
+    "jti": "bAv9YyXf1kKz0n3dGk8QAA",
+    "xms_mirid": "/subscriptions/0b1f6471-1bf0-4dda-aec3-cb9272f09590/resourcegroups/ops/providers/"
+                 "Microsoft.ManagedIdentity/userAssignedIdentities/jira-sync",
+    "xms_az_rid": "/subscriptions/0b1f6471-1bf0-4dda-aec3-cb9272f09590/resourcegroups/ops/"
+                  "providers/Microsoft.Web/sites/jira-sync",
+}
+
+
 def token_row(id: str, make, reason: str, status: int = 401, **kw) -> Case:
     return Case(id, "GET", ME, bearer(make), status, False, reason, **kw)
 
@@ -382,7 +426,9 @@ ATTACK_CASES: list = [
     token_row("kid-sql-injection", raw(header={"kid": "' OR '1'='1"}), UNKNOWN_KEY),
     token_row("kid-4-kib-long", raw(header={"kid": "k" * 4096}), UNKNOWN_KEY),
     token_row("kid-of-the-attackers-unpublished-key", raw(key="attacker"), UNKNOWN_KEY),
-    token_row("kid-empty-string", raw(header={"kid": ""}), UNKNOWN_KEY),
+    token_row("kid-empty-string", raw(header={"kid": ""}), BAD_HEADER),
+    token_row("kid-null-with-a-valid-x5t",
+              header_text(lambda kid: f'{{"alg":"RS256","kid":null,"x5t":"{kid}"}}'), BAD_HEADER),
     token_row("kid-not-a-string", raw(header={"kid": 1}), BAD_HEADER),
     # The signature segment.
     token_row("signature-stripped", tamper_signature(lambda sig: ""), BAD_B64),
@@ -425,6 +471,64 @@ ATTACK_CASES: list = [
               BAD_CLAIMS),
     token_row("claims-duplicate-roles", raw_claims(claims_with_duplicate("roles", ["Jira.Write"])),
               BAD_CLAIMS),
+    # Strict JSON in every member, read or not (what Envoy's jwt_authn refuses is refused).
+    token_row("header-duplicate-typ-unread", header_text(
+        lambda kid: f'{{"typ":"JWT","alg":"RS256","kid":"{kid}","typ":"JWT"}}'), BAD_HEADER),
+    token_row("header-duplicate-jku-unread", header_text(
+        lambda kid: f'{{"alg":"RS256","kid":"{kid}","jku":"https://a","jku":"https://b"}}'),
+        BAD_HEADER),
+    token_row("header-unpaired-surrogate-in-unread-member", header_text(
+        lambda kid: f'{{"alg":"RS256","kid":"{kid}","x5u":"\\uD800"}}'), BAD_HEADER),
+    token_row("header-1e400-in-unread-member", header_text(
+        lambda kid: f'{{"alg":"RS256","kid":"{kid}","n":1e400}}'), BAD_HEADER),
+    token_row("claims-duplicate-sub-unread",
+              raw_claims(claims_with_duplicate("sub", "6e1f6a9e-5a1c-4a52-9d43-2f6c0b1d3e11")),
+              BAD_CLAIMS),
+    token_row("claims-duplicate-xms-tcdt-unread",
+              raw_claims(claims_with_text('"xms_tcdt":1600000000,"xms_tcdt":1600000000')),
+              BAD_CLAIMS),
+    token_row("claims-duplicate-unknown-member",
+              raw_claims(claims_with_text('"x_unknown":1,"x_unknown":2')), BAD_CLAIMS),
+    token_row("claims-duplicate-member-nested-in-unread-claim",
+              raw_claims(claims_with_text('"x_obj":{"a":1,"a":1}')), BAD_CLAIMS),
+    token_row("claims-escaped-duplicate-name",
+              raw_claims(claims_with_text('"x_a":1,"x_\\u0061":2')), BAD_CLAIMS),
+    token_row("claims-unpaired-surrogate-in-unread-member",
+              raw_claims(claims_with_text('"x_s":"\\uD800"')), BAD_CLAIMS),
+    token_row("claims-1e400-in-unread-member", raw_claims(claims_with_text('"x_n":1e400')),
+              BAD_CLAIMS),
+    token_row("claims-2-pow-64-in-unread-member",
+              raw_claims(claims_with_text('"x_n":18446744073709551616')), BAD_CLAIMS),
+    *[token_row(f"claims-unread-member-nested-{levels}-deep",
+                raw_claims(claims_with_text(f'"x_deep":{nested(levels)}')), BAD_CLAIMS)
+      for levels in (8, 100, 1000)],
+    *[token_row(f"{claim}-not-a-string-{kind}", minted(overrides={claim: value}), BAD_CLAIMS)
+      for claim in ("sub", "jti")
+      for kind, value in (("number", 42), ("null", None), ("object", {"id": "x"}))],
+    *[token_row(f"{claim}-negative", minted(overrides={claim: -1}), BAD_CLAIMS)
+      for claim in ("nbf", "iat")],
+    token_row("exp-negative-zero", raw_claims(claims_with_exp_text("-0")), BAD_CLAIMS),
+    token_row("exp-with-exponent", raw_claims(claims_with_exp_text("4e9")), BAD_CLAIMS),
+    *[token_row(f"audience-app-id-uri-with-{n}-trailing-slashes",
+                minted(overrides={"aud": s.API_URI + "/" * n}), WRONG_AUDIENCE)
+      for n in (2, 3)],
+    Case("audience-app-id-uri-with-one-trailing-slash-is-accepted", "GET", ME,
+         bearer(minted(overrides={"aud": s.API_URI + "/"})), 200, True, client="reporting-bot"),
+    Case("every-entra-app-token-claim-is-accepted", "GET", ME,
+         bearer(minted(overrides=ENTRA_EXTRA_CLAIMS)), 200, True, client="reporting-bot"),
+    Case("every-entra-v1-app-token-claim-is-accepted", "GET", ME,
+         bearer(minted(version=1, overrides=ENTRA_EXTRA_CLAIMS)), 200, True,
+         client="reporting-bot"),
+    # A token in the query string is refused, whatever the Authorization header holds, so it
+    # never reaches Jira's access logs (RFC 6750 §2.3's access_token parameter).
+    *[Case(f"query-{name}-with-a-valid-header-token", "GET", f"{ME}?{query}",
+           flow("reporting-bot"), 400, False, QUERY_TOKEN)
+      for name, query in (("access-token", "access_token=x.y.z"),
+                          ("access-token-percent-encoded-name", "access%5Ftoken=x.y.z"),
+                          ("access-token-uppercase-name", "ACCESS_TOKEN=x.y.z"),
+                          ("access-token-after-other-parameters", "expand=groups&access_token="))],
+    Case("query-access-token-on-a-public-path", "GET", "/status?access_token=x.y.z", None, 400,
+         False, QUERY_TOKEN),
     # NumericDate claims are JSON integers, nothing else.
     *[token_row(f"{claim}-as-{kind}", minted(overrides={claim: value}), BAD_CLAIMS)
       for claim in ("exp", "nbf", "iat")

@@ -119,6 +119,31 @@ def test_removed_key_is_refused_after_the_next_refresh(workdir, idp, jira):
         envoy.process.stop()
 
 
+def test_a_kid_named_twice_in_the_key_set_leaves_no_key_for_it(workdir, idp, jira):
+    added = idp.control("keys", {"tenant_id": T1, "action": "add"})["kid"]
+    envoy = start(workdir, idp, jira, config=plugin_config(refresh_seconds=1))
+    try:
+        token = good_token(idp)
+        claims = idp.control("token", {"tenant_id": T1, "client_id": s.CLIENTS["reporting-bot"],
+                                       "api": s.API_URI})["claims"]
+        other = idp.sign({"alg": "RS256", "kid": added, "typ": "JWT"}, claims, key=added,
+                         raw_header=True)
+        assert call(envoy, token)[0] == 200
+        assert call(envoy, other)[0] == 200
+        idp.control("faults", {"tenant_id": T1, "jwks": "duplicate-kid"})
+        refused = wait_for(lambda: call(envoy, token)[0] == 401, timeout=10)
+        assert refused, "neither entry of a duplicated kid may verify, not even a cached token"
+        status, _, body, _ = call(envoy, token)
+        assert b"unknown key" in body
+        assert call(envoy, other)[0] == 200, "the key set's other keys stay usable"
+        log = envoy.process.log()
+        assert re.search(rf"key set for tenant {T1}: fetched .*, 2 skipped \(keys\[\d+\] \(kid "
+                         r'".*"\): duplicate kid', log), log[-3000:]
+    finally:
+        envoy.process.stop()
+        idp.control("keys", {"tenant_id": T1, "action": "remove", "kid": added})
+
+
 def test_unknown_kid_flood_stays_within_the_rate_limit(workdir, idp, jira):
     envoy = start(workdir, idp, jira, concurrency=2)
     try:
