@@ -18,7 +18,7 @@ use jira_entra_guard_core::key_schedule::{
     discovered_jwks_path, Claim, FetchReason, KeyStore, KeyWait, Observed, ScheduleSettings,
 };
 use jira_entra_guard_core::policy::{Policy, TenantIndex};
-use jira_entra_guard_core::token_cache::{DigestKey, TokenCache};
+use jira_entra_guard_core::token_cache::TokenCache;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
@@ -339,14 +339,12 @@ impl GuardRoot {
 /// A cache of `capacity` verified tokens, its digest key drawn from the host's random source
 /// (WASI `random_get`). Without randomness the cache stays off: every token is verified.
 fn verified_token_cache(capacity: usize) -> TokenCache {
-    let mut key = [0u8; 16];
-    match getrandom::getrandom(&mut key) {
-        Ok(()) => TokenCache::new(capacity, DigestKey::new(key)),
-        Err(e) => {
-            log::error!("token cache disabled: the host gave no random bytes for its key ({e})");
-            TokenCache::disabled()
-        }
+    let (cache, failure) =
+        TokenCache::with_random_key(capacity, |key| getrandom::getrandom(key.as_mut_slice()));
+    if let Some(e) = failure {
+        log::error!("token cache disabled: the host gave no random bytes for its key ({e})");
     }
+    cache
 }
 
 impl Default for GuardRoot {

@@ -121,6 +121,22 @@ def rs256_sign(private_key: rsa.RSAPrivateKey, data: bytes) -> bytes:
     return private_key.sign(data, padding.PKCS1v15(), hashes.SHA256())
 
 
+# SHA-256's DigestInfo prefix with the AlgorithmIdentifier's NULL parameter left out: a
+# malformed PKCS#1 v1.5 encoding that a strict verifier must refuse (RFC 8017 §9.2 note 1 allows
+# only the form with NULL for SHA-2).
+DIGEST_INFO_SHA256_WITHOUT_NULL = bytes.fromhex("302f300b0609608648016503040201" "0420")
+
+
+def rs256_sign_without_null(private_key: rsa.RSAPrivateKey, data: bytes) -> bytes:
+    """An RSASSA-PKCS1-v1_5 signature whose DigestInfo lacks the NULL parameter."""
+    numbers = private_key.private_numbers()
+    n, d = numbers.public_numbers.n, numbers.d
+    k = (n.bit_length() + 7) // 8
+    t = DIGEST_INFO_SHA256_WITHOUT_NULL + hashlib.sha256(data).digest()
+    em = b"\x00\x01" + b"\xff" * (k - len(t) - 3) + b"\x00" + t
+    return pow(int.from_bytes(em, "big"), d, n).to_bytes(k, "big")
+
+
 def compact_jws(header_bytes: bytes, payload_bytes: bytes, sign) -> str:
     """Builds header.payload.signature; `sign` maps the signing input to bytes."""
     signing_input = (b64url(header_bytes) + "." + b64url(payload_bytes)).encode("ascii")
@@ -1110,6 +1126,8 @@ class Handler(BaseHTTPRequestHandler):
             mode = req.get("signature", "rs256")
             if mode == "rs256":
                 sign = key.sign
+            elif mode == "rs256-digestinfo-without-null":
+                sign = lambda data: rs256_sign_without_null(key.private_key, data)  # noqa: E731
             elif mode == "none":
                 sign = lambda _data: b""  # noqa: E731
             elif mode == "hs256":
@@ -1119,7 +1137,8 @@ class Handler(BaseHTTPRequestHandler):
                 secret_bytes = secret.encode("utf-8")
                 sign = lambda data: hmac.new(secret_bytes, data, hashlib.sha256).digest()  # noqa: E731
             else:
-                raise ControlError(400, "signature must be 'rs256', 'none' or 'hs256'")
+                raise ControlError(400, "signature must be 'rs256', "
+                                        "'rs256-digestinfo-without-null', 'none' or 'hs256'")
             token = compact_jws(header_bytes, payload_bytes, sign)
         return {"token": token, "kid": key.kid}
 

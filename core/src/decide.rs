@@ -320,7 +320,7 @@ fn verified_token(
 ) -> Result<Rc<VerifiedToken>, Outcome> {
     let key = cache.digest(token.unchecked());
     let cached = cache.get(&key, now, |t| match keys.state(t.tenant) {
-        KeySetState::Ready(set) => t.key_id.is_in(set),
+        KeySetState::Ready(set) => t.signing_key_is_in(set),
         KeySetState::Loading | KeySetState::Unavailable(_) => false,
     });
     if let Some(hit) = cached {
@@ -444,6 +444,89 @@ mod tests {
             after.decision,
             Decision::Deny(Denial::Token(TokenError::UnknownKey))
         ));
+    }
+
+    #[test]
+    fn cached_token_is_refused_when_its_key_id_comes_to_name_other_material() {
+        // A bad key published once under `key-a`, then repaired: tokens verified under it must
+        // not outlive the repair in the cache.
+        let policy = policy();
+        let auth = good();
+        let mut cache = test_cache(10);
+        let h = head("GET", "/rest/api/2/myself", Some(&auth));
+        assert!(matches!(
+            decide(&policy, &h, &keys(), &mut cache, NOW).decision,
+            Decision::Forward(Some(_))
+        ));
+        assert!(decide(&policy, &h, &keys(), &mut cache, NOW).cache_hit);
+        let repaired = json!({"keys": [jwk("key-a", &key("b"))]});
+        let keys = FixedKeys::new(vec![
+            Some(crate::jwks::parse_jwks(repaired.to_string().as_bytes()).unwrap()),
+            None,
+        ]);
+        let after = decide(&policy, &h, &keys, &mut cache, NOW);
+        assert!(!after.cache_hit);
+        assert!(matches!(
+            after.decision,
+            Decision::Deny(Denial::Token(TokenError::BadSignature))
+        ));
+    }
+
+    #[test]
+    fn stale_key_set_is_not_bypassed_by_a_cached_token() {
+        struct Stale;
+        impl KeySets for Stale {
+            fn state(&self, _: TenantIndex) -> KeySetState<'_> {
+                KeySetState::Unavailable(crate::jwks::KeySetError::Stale)
+            }
+            fn refetch(&self, _: TenantIndex) -> crate::jwks::Refetch {
+                crate::jwks::Refetch::RateLimited
+            }
+        }
+        let policy = policy();
+        let auth = good();
+        let mut cache = test_cache(10);
+        let h = head("GET", "/rest/api/2/myself", Some(&auth));
+        decide(&policy, &h, &keys(), &mut cache, NOW);
+        assert_eq!(cache.len(), 1);
+        let after = decide(&policy, &h, &Stale, &mut cache, NOW);
+        assert!(!after.cache_hit);
+        let Action::Deny(denial) = after.action(&policy) else {
+            panic!("{after:?}")
+        };
+        assert_eq!(
+            denial,
+            Denial::KeySet(crate::jwks::KeySetError::Stale),
+            "503 signing keys are too old"
+        );
+        assert_eq!(denial.status(), 503);
+    }
+
+    #[test]
+    fn no_cached_verification_outlives_the_lifetime_ceiling() {
+        let mut document = policy_json();
+        document["max_token_lifetime_seconds"] = json!(3_600);
+        let policy =
+            crate::config::compile_policy(document.to_string().as_bytes(), &|_| None).unwrap();
+        let mut cache = test_cache(10);
+        let mut claims = v2_claims();
+        claims.as_object_mut().unwrap().remove("iat");
+        // Longer than the ceiling: refused, never cached.
+        claims["exp"] = json!(NOW + 3_601);
+        let auth = bearer(&sign(&key("a"), &header("key-a"), &claims));
+        let h = head("GET", "/rest/api/2/myself", Some(&auth));
+        assert!(matches!(
+            decide(&policy, &h, &keys(), &mut cache, NOW).decision,
+            Decision::Deny(Denial::Token(TokenError::LifetimeTooLong))
+        ));
+        assert!(cache.is_empty());
+        // At the ceiling: cached, and served from the cache no longer than the ceiling.
+        claims["exp"] = json!(NOW + 3_600);
+        let auth = bearer(&sign(&key("a"), &header("key-a"), &claims));
+        let h = head("GET", "/rest/api/2/myself", Some(&auth));
+        decide(&policy, &h, &keys(), &mut cache, NOW);
+        assert!(decide(&policy, &h, &keys(), &mut cache, NOW + 3_600).cache_hit);
+        assert!(!decide(&policy, &h, &keys(), &mut cache, NOW + 3_601).cache_hit);
     }
 
     #[test]

@@ -117,7 +117,12 @@ pub struct VerificationKey {
     verifier: VerifyingKey<Sha256>,
     modulus_bytes: usize,
     public_key_der: Vec<u8>,
+    fingerprint: KeyFingerprint,
 }
+
+/// The first 16 bytes of the SHA-256 of a key's DER SubjectPublicKeyInfo: names the key
+/// *material*, where `kid` and `x5t` only name whatever the key set publishes under them.
+pub type KeyFingerprint = [u8; 16];
 
 impl VerificationKey {
     /// Builds a key from its modulus and exponent (big-endian bytes), enforcing the size and
@@ -148,12 +153,22 @@ impl VerificationKey {
                 .map_err(|_| "not a valid RSA public key")?
                 .into_vec()
         };
+        let fingerprint = {
+            use sha2::Digest;
+            let digest = Sha256::digest(&public_key_der);
+            let mut fingerprint = KeyFingerprint::default();
+            for (to, from) in fingerprint.iter_mut().zip(digest.iter()) {
+                *to = *from;
+            }
+            fingerprint
+        };
         Ok(VerificationKey {
             kid,
             x5t,
             verifier: VerifyingKey::<Sha256>::new(key),
             modulus_bytes,
             public_key_der,
+            fingerprint,
         })
     }
 
@@ -165,6 +180,11 @@ impl VerificationKey {
     /// The certificate thumbprint, when the entry had one.
     pub fn x5t(&self) -> Option<&str> {
         self.x5t.as_deref()
+    }
+
+    /// What the key material hashes to: equal for equal `n` and `e`, whatever the entry's names.
+    pub fn fingerprint(&self) -> &KeyFingerprint {
+        &self.fingerprint
     }
 
     /// The key as a DER SubjectPublicKeyInfo, the form Envoy's `verify_signature` takes.
@@ -607,6 +627,90 @@ mod tests {
             skipped_reason(with_cert("k", "a", &cert, Some(b64([7u8; 20])))),
             "x5t is not the x5c certificate's thumbprint"
         );
+    }
+
+    #[test]
+    fn key_set_reports_what_it_holds() {
+        let set = parse(vec![jwk("k1", &key("a"))]).unwrap();
+        assert!(!set.is_empty());
+        let k1 = set.by_kid("k1").unwrap();
+        assert_eq!((k1.kid(), k1.x5t()), (Some("k1"), Some("k1")));
+        let rebuilt = KeySet::from_keys(vec![k1.clone()]);
+        assert_eq!(rebuilt.len(), 1);
+        assert!(rebuilt.by_kid("k1").is_some());
+        assert!(KeySet::from_keys(vec![]).is_empty());
+    }
+
+    #[test]
+    fn key_set_errors_name_their_reasons() {
+        assert_eq!(KeySetError::Unavailable.code(), "keys_unavailable");
+        assert_eq!(KeySetError::Stale.code(), "keys_stale");
+        assert_eq!(
+            KeySetError::Unavailable.description(),
+            "signing keys are temporarily unavailable"
+        );
+        assert_eq!(
+            KeySetError::Stale.description(),
+            "signing keys are too old to be trusted"
+        );
+        assert_eq!(
+            JwksError::TooLarge.to_string(),
+            "key set larger than 524288 bytes"
+        );
+        assert_eq!(
+            JwksError::NotAKeySet("why".into()).to_string(),
+            "not a key set: why"
+        );
+        let skipped = vec![
+            SkippedKey {
+                index: 0,
+                kid: Some("k".into()),
+                reason: "not an RSA key",
+            },
+            SkippedKey {
+                index: 1,
+                kid: None,
+                reason: "malformed entry",
+            },
+        ];
+        assert_eq!(
+            JwksError::NoUsableKey { skipped }.to_string(),
+            "no usable key (2 skipped; keys[0] (kid \"k\"): not an RSA key; keys[1]: malformed entry)"
+        );
+    }
+
+    #[test]
+    fn leading_zeros_are_stripped_and_nothing_else() {
+        assert_eq!(strip_leading_zeros(&[0, 0, 1, 0, 2]), [1, 0, 2]);
+        assert_eq!(strip_leading_zeros(&[3, 0, 1]), [3, 0, 1]);
+        // Moduli without a zero byte stay whole: two of them never compare equal by accident.
+        assert_eq!(strip_leading_zeros(&[0xc5, 0x17, 0xff]), [0xc5, 0x17, 0xff]);
+        assert_ne!(
+            strip_leading_zeros(&[0xc5, 0x17]),
+            strip_leading_zeros(&[0xd2, 0x81])
+        );
+        assert!(strip_leading_zeros(&[0, 0]).is_empty());
+    }
+
+    #[test]
+    fn certificate_matches_n_written_with_a_leading_zero() {
+        let cert = cert_a();
+        let mut entry = with_cert("k", "a", &cert, None);
+        let mut n = vec![0u8];
+        n.extend(key("a").n().to_bytes_be());
+        entry["n"] = json!(b64(n));
+        assert_eq!(parse(vec![entry]).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn key_set_document_size_limit_is_exact() {
+        let at_limit = vec![b' '; MAX_DOCUMENT_BYTES];
+        assert!(matches!(
+            parse_jwks(&at_limit),
+            Err(JwksError::NotAKeySet(_))
+        ));
+        let over = vec![b' '; MAX_DOCUMENT_BYTES + 1];
+        assert_eq!(parse_jwks(&over).unwrap_err(), JwksError::TooLarge);
     }
 
     #[test]

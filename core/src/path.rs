@@ -593,6 +593,12 @@ mod tests {
             "/x%C3%A9",
             "/%e2%82%ac",
             "/%F0%9F%98%80x",
+            // Every 4-byte lead with its own second-byte range (RFC 3629).
+            "/%f0%90%80%80",
+            "/%f1%80%80%80",
+            "/%f2%bf%bf%bf",
+            "/%f3%80%bf%80",
+            "/%f4%80%80%80",
             "/rest/api/2/issue/%ef%bc%8e%ef%bc%8e",
             "/%c2%80%df%bf%e0%a0%80%ed%9f%bf%ee%80%80%f4%8f%bf%bf",
             "/%C3%A9/%C3%A9",
@@ -615,6 +621,7 @@ mod tests {
                 "/%e0%9f%bf",
                 "/%ed%a0%80",
                 "/%f0%80%80%ae",
+                "/%f2%c0%80%80",
                 "/%f4%90%80%80",
                 "/%f5%80%80%80",
                 "/%c3",
@@ -673,6 +680,35 @@ mod tests {
         assert_eq!(rejection("/../a//b"), PathRejection::DotSegment);
         assert_eq!(rejection("/a;b/%2f"), PathRejection::PathParameter);
         assert_eq!(rejection("/a%2fb;c"), PathRejection::EncodedSlash);
+    }
+
+    #[test]
+    fn every_rejection_says_how_the_path_is_wrong_in_its_own_words() {
+        use PathRejection::*;
+        let all = [
+            Fragment,
+            NotAbsolute,
+            TooLong,
+            EmptySegment,
+            TrailingSlash,
+            DotSegment,
+            PathParameter,
+            Backslash,
+            EncodedSlash,
+            EncodedPercent,
+            ControlCharacter,
+            EncodedUnreserved,
+            MalformedEscape,
+            InvalidUtf8,
+            InvalidCharacter,
+        ];
+        let texts: std::collections::HashSet<&str> = all.iter().map(|r| r.description()).collect();
+        assert_eq!(texts.len(), all.len(), "one reason per rejection");
+        assert!(texts.iter().all(|t| t.starts_with("request path ")));
+        assert_eq!(
+            DotSegment.description(),
+            "request path must not contain dot segments"
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The verified-token cache: client-credentials callers reuse one token for up to an hour, so
 //! the signature of a token is checked once and its verified claims are reused until it
 //! expires. The cache is bounded (least recently used entries go first), holds only successes,
-//! never returns an entry past its `exp`, and never returns an entry whose signing key is no
-//! longer in its tenant's key set.
+//! never returns an entry past its `exp`, and never returns an entry whose signing key material
+//! is no longer published under its key id in its tenant's key set (the caller's check, see
+//! [`crate::token::verify::VerifiedToken::signing_key_is_in`]).
 //!
 //! Entries are keyed by a 128-bit SipHash-2-4 tag of the whole token under a secret key drawn
 //! for each VM from the host's random source (so a reused signature under any other header or
@@ -113,6 +114,21 @@ impl TokenCache {
         }
     }
 
+    /// A cache of `capacity` tokens whose digest key `random` fills from a cryptographically
+    /// secure random source. When the source fails, the cache is disabled (every token is
+    /// verified) and the failure is returned for the log: a fixed or partial key would let
+    /// anyone who knows it aim a forged token at a cached tag.
+    pub fn with_random_key<E>(
+        capacity: usize,
+        random: impl FnOnce(&mut [u8; 16]) -> Result<(), E>,
+    ) -> (Self, Option<E>) {
+        let mut key = [0u8; 16];
+        match random(&mut key) {
+            Ok(()) => (TokenCache::new(capacity, DigestKey::new(key)), None),
+            Err(e) => (TokenCache::disabled(), Some(e)),
+        }
+    }
+
     /// A cache that holds nothing (capacity 0), until the configuration gives its size.
     pub fn disabled() -> Self {
         TokenCache::new(0, DigestKey::new([0; 16]))
@@ -136,7 +152,7 @@ impl TokenCache {
     }
 
     /// The verified token cached under `key`, if it has not expired at `now` (seconds) and
-    /// `key_still_published` confirms its signing key is still in the tenant's set.
+    /// `key_still_published` confirms its signing key material is still in the tenant's set.
     pub fn get(
         &mut self,
         key: &TokenDigest,
@@ -326,6 +342,61 @@ mod tests {
         let mut cache = test_cache(0);
         let _ = cache.insert(key(1), token(100));
         assert!(cache.get(&key(1), 0, |_| true).is_none());
+    }
+
+    #[test]
+    fn no_random_source_means_no_cache() {
+        let (mut cache, failure) = TokenCache::with_random_key(10, |_| Err("no entropy"));
+        assert_eq!(failure, Some("no entropy"));
+        let _ = cache.insert(key(1), token(100));
+        assert!(cache.get(&key(1), 0, |_| true).is_none());
+        assert!(cache.is_empty());
+        // A partly written key is no key either.
+        let (mut cache, failure) = TokenCache::with_random_key(10, |bytes| {
+            bytes[0] = 1;
+            Err(())
+        });
+        assert!(failure.is_some());
+        let _ = cache.insert(key(1), token(100));
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn the_random_source_keys_the_digests() {
+        let (mut cache, failure) = TokenCache::with_random_key(10, |bytes| {
+            *bytes = [9; 16];
+            Ok::<(), ()>(())
+        });
+        assert!(failure.is_none());
+        let expected = TokenCache::new(1, DigestKey::new([9; 16])).digest("a.b.c");
+        assert_eq!(cache.digest("a.b.c"), expected);
+        let _ = cache.insert(key(1), token(100));
+        assert!(cache.get(&key(1), 0, |_| true).is_some());
+    }
+
+    #[test]
+    fn digest_covers_header_claims_and_signature() {
+        // One character changed in any segment, at its start or its end, is another tag.
+        let token = format!("{}.{}.{}", "h".repeat(40), "c".repeat(600), "s".repeat(342));
+        let cache = test_cache(0);
+        let tag = cache.digest(&token);
+        let mut bytes = token.clone().into_bytes();
+        let dots: Vec<usize> = (0..bytes.len()).filter(|&i| bytes[i] == b'.').collect();
+        for at in [
+            0,
+            dots[0] - 1,
+            dots[0] + 1,
+            dots[1] - 1,
+            dots[1] + 1,
+            bytes.len() - 1,
+        ] {
+            let original = bytes[at];
+            bytes[at] = b'x';
+            let changed = String::from_utf8(bytes.clone()).unwrap();
+            assert_ne!(cache.digest(&changed), tag, "byte {at}");
+            bytes[at] = original;
+        }
+        assert_eq!(cache.digest(&String::from_utf8(bytes).unwrap()), tag);
     }
 
     #[test]

@@ -152,6 +152,37 @@ def test_production_envoy_config_has_the_hardening_it_documents():
         {"san_type": "DNS", "matcher": {"exact": "login.microsoftonline.com"}}]
 
 
+def test_production_envoy_config_pins_filter_order_tls_and_header_limits():
+    """What SECURITY.md asks of the Envoy around the filter, pinned in the shipped example."""
+    config = yaml.safe_load(PRODUCTION.read_text())
+    listener = config["static_resources"]["listeners"][0]
+    chain = listener["filter_chains"][0]
+    hcm = chain["filters"][0]["typed_config"]
+    # The filter runs first and directly before the router: nothing after it rewrites the
+    # request it approved, and no route rewrites the path.
+    assert [f["name"] for f in hcm["http_filters"]] == ["jira-entra-guard", "envoy.filters.http.router"]
+    routes = [r for vh in hcm["route_config"]["virtual_hosts"] for r in vh["routes"]]
+    assert routes and all("prefix_rewrite" not in r.get("route", {}) and
+                          "regex_rewrite" not in r.get("route", {}) for r in routes)
+    # Bearer tokens arrive over TLS 1.2 or later.
+    downstream = chain["transport_socket"]["typed_config"]
+    assert downstream["@type"].endswith("DownstreamTlsContext")
+    assert downstream["common_tls_context"]["tls_params"]["tls_minimum_protocol_version"] in ("TLSv1_2", "TLSv1_3")
+    # Request-head limits as documented: 32 KiB of headers, at most 100 of them.
+    assert hcm["max_request_headers_kb"] == 32
+    assert hcm["common_http_protocol_options"]["max_headers_count"] == 100
+    # Jira is reached over TLS with the server's certificate validated against a CA and a name.
+    jira = next(c for c in config["static_resources"]["clusters"] if c["name"] == "jira")
+    tls = jira["transport_socket"]["typed_config"]
+    assert tls["@type"].endswith("UpstreamTlsContext")
+    assert tls["common_tls_context"]["tls_params"]["tls_minimum_protocol_version"] in ("TLSv1_2", "TLSv1_3")
+    validation = tls["common_tls_context"]["validation_context"]
+    assert validation["trusted_ca"]["filename"]
+    host = jira["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]["address"]
+    assert tls["sni"] == host
+    assert validation["match_typed_subject_alt_names"] == [{"san_type": "DNS", "matcher": {"exact": host}}]
+
+
 @pytest.mark.parametrize("path", list(JWKS_CLUSTERS), ids=lambda p: p.name)
 def test_deployment_carries_the_plugin_configuration_the_tests_run(path):
     """The same document as envoy.yaml's, except the key-set cluster each platform names."""

@@ -14,9 +14,10 @@ use crate::policy::{AuditLog, Client, JwksSource, Mode, Policy, Tenant, TenantIn
 use super::raw::{Object, RawClient, RawConfig, RawIssuers, RawJwks, RawRule, RawTenant};
 use super::{
     ConfigError, DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_FETCH_TIMEOUT_MS, DEFAULT_KEY_WAIT_MS,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_STALE_SECONDS, DEFAULT_MIN_REFETCH_SECONDS,
-    DEFAULT_REFRESH_SECONDS, DEFAULT_TOKEN_CACHE_SIZE, MAX_CLOCK_SKEW_SECONDS, MAX_MAX_BODY_BYTES,
-    MAX_TOKEN_CACHE_SIZE,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_STALE_SECONDS, DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+    DEFAULT_MIN_REFETCH_SECONDS, DEFAULT_REFRESH_SECONDS, DEFAULT_TOKEN_CACHE_SIZE,
+    MAX_CLOCK_SKEW_SECONDS, MAX_MAX_BODY_BYTES, MAX_MAX_TOKEN_LIFETIME_SECONDS,
+    MAX_TOKEN_CACHE_SIZE, MIN_MAX_TOKEN_LIFETIME_SECONDS,
 };
 use crate::policy::scope::ProjectIds;
 
@@ -51,6 +52,13 @@ pub(super) fn compile(raw: RawConfig, env: Env<'_>) -> Result<Policy, ConfigErro
             ))
         }
     };
+    let max_token_lifetime_seconds = bounded(
+        "max_token_lifetime_seconds",
+        raw.max_token_lifetime_seconds,
+        DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+        MIN_MAX_TOKEN_LIFETIME_SECONDS,
+        MAX_MAX_TOKEN_LIFETIME_SECONDS,
+    )?;
     let mode = match raw.mode.as_deref() {
         None => Mode::Enforce,
         Some(text) => mode("mode", text)?,
@@ -105,6 +113,7 @@ pub(super) fn compile(raw: RawConfig, env: Env<'_>) -> Result<Policy, ConfigErro
         clients,
         public,
         clock_skew_seconds,
+        max_token_lifetime_seconds,
         signature_backend,
         mode,
         audit_log,
@@ -903,6 +912,30 @@ mod tests {
             set(&mut document, "/clock_skew_seconds", json!(seconds));
             assert_eq!(compile(&document).unwrap().clock_skew_seconds(), seconds);
         }
+    }
+
+    #[test]
+    fn max_token_lifetime_defaults_to_a_day_and_is_bounded() {
+        assert_eq!(
+            compile(&base()).unwrap().max_token_lifetime_seconds(),
+            86_400
+        );
+        for seconds in [300, 604_800] {
+            let mut document = base();
+            set(&mut document, "/max_token_lifetime_seconds", json!(seconds));
+            assert_eq!(
+                compile(&document).unwrap().max_token_lifetime_seconds(),
+                seconds
+            );
+        }
+        assert_eq!(
+            error_with("/max_token_lifetime_seconds", json!(299)),
+            "max_token_lifetime_seconds: must be between 300 and 604800, got 299"
+        );
+        assert_eq!(
+            error_with("/max_token_lifetime_seconds", json!(604_801)),
+            "max_token_lifetime_seconds: must be between 300 and 604800, got 604801"
+        );
     }
 
     #[test]

@@ -33,6 +33,7 @@
 //! | rule `projects` | list of strings | no | any project; else at least one Jira key `[A-Z][A-Z0-9_]+` (see [`crate::policy::projects`]) |
 //! | `public_paths` | list of rules without `projects` | no | none |
 //! | `clock_skew_seconds` | integer | no | 60; 0 to 600 |
+//! | `max_token_lifetime_seconds` | integer | no | 86400; 300 to 604800 |
 //!
 //! An explicit `null` is the same as leaving an optional field out. The tenant's issuers are
 //! precomputed from its cloud (or taken from `issuers`), with `tid` in lowercase; in the public
@@ -52,6 +53,16 @@ pub const DEFAULT_CLOCK_SKEW_SECONDS: i64 = 60;
 
 /// Largest accepted `clock_skew_seconds`: beyond this an expired token lives on noticeably.
 pub const MAX_CLOCK_SKEW_SECONDS: i64 = 600;
+
+/// `max_token_lifetime_seconds` when not configured: Entra ID issues no access token that lives
+/// longer than a day.
+pub const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS: i64 = 86_400;
+
+/// Smallest accepted `max_token_lifetime_seconds`: five minutes.
+pub const MIN_MAX_TOKEN_LIFETIME_SECONDS: i64 = 300;
+
+/// Largest accepted `max_token_lifetime_seconds`: a week.
+pub const MAX_MAX_TOKEN_LIFETIME_SECONDS: i64 = 604_800;
 
 /// `tenants[].jwks.refresh_seconds` when not configured: Microsoft's guidance is hourly.
 pub const DEFAULT_REFRESH_SECONDS: i64 = 3600;

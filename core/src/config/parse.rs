@@ -124,7 +124,7 @@ mod tests {
     fn unknown_top_level_field_is_rejected_with_its_name() {
         assert_eq!(
             error(&document(MINIMAL_TENANT, MINIMAL_CLIENT, r#", "clock_skew": 5"#)),
-            "clock_skew: unknown field `clock_skew`, expected one of `tenants`, `clients`, `public_paths`, `clock_skew_seconds`, `mode`, `audit_log`, `token_cache_size`, `key_wait_ms`, `signature_backend`, `project_ids`, `max_body_bytes`"
+            "clock_skew: unknown field `clock_skew`, expected one of `tenants`, `clients`, `public_paths`, `clock_skew_seconds`, `max_token_lifetime_seconds`, `mode`, `audit_log`, `token_cache_size`, `key_wait_ms`, `signature_backend`, `project_ids`, `max_body_bytes`"
         );
     }
 

@@ -87,6 +87,19 @@ pub(super) struct RawConfig {
         )
     )]
     pub(super) clock_skew_seconds: Option<i64>,
+    /// Longest token life accepted, in seconds: a token whose `exp` is further than this from
+    /// its `iat`, or from now, is refused, and no cached verification outlives it.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            range(
+                min = super::MIN_MAX_TOKEN_LIFETIME_SECONDS,
+                max = super::MAX_MAX_TOKEN_LIFETIME_SECONDS
+            ),
+            extend("default" = super::DEFAULT_MAX_TOKEN_LIFETIME_SECONDS)
+        )
+    )]
+    pub(super) max_token_lifetime_seconds: Option<i64>,
     /// `enforce` answers denials locally; `audit` logs them and forwards the request anyway
     /// (dry run).
     #[cfg_attr(

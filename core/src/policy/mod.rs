@@ -447,6 +447,7 @@ pub struct Policy {
     pub(crate) clients: Vec<Client>,
     pub(crate) public: Vec<Rule>,
     pub(crate) clock_skew_seconds: i64,
+    pub(crate) max_token_lifetime_seconds: i64,
     pub(crate) mode: Mode,
     pub(crate) audit_log: AuditLog,
     pub(crate) token_cache_size: usize,
@@ -518,6 +519,12 @@ impl Policy {
     /// Allowed difference between our clock and Entra ID's for `exp`/`nbf`, in seconds.
     pub fn clock_skew_seconds(&self) -> i64 {
         self.clock_skew_seconds
+    }
+
+    /// Longest token life accepted, in seconds (`max_token_lifetime_seconds`): `exp` at most
+    /// this far from `iat` and from now.
+    pub fn max_token_lifetime_seconds(&self) -> i64 {
+        self.max_token_lifetime_seconds
     }
 
     /// True when the request matches a `public_paths` rule and needs no token.

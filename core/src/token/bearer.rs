@@ -187,6 +187,45 @@ mod tests {
     }
 
     #[test]
+    fn spaces_and_tabs_around_the_value_are_trimmed() {
+        for header in [
+            "Bearer a.b.c",
+            " Bearer a.b.c ",
+            "\tBearer a.b.c\t",
+            " \t Bearer   a.b.c",
+        ] {
+            assert_eq!(bearer_token(&[header]), Ok("a.b.c"), "{header:?}");
+        }
+        // Only spaces and tabs: any other whitespace is part of the value.
+        assert_eq!(
+            bearer_token(&["Bearer a.b.c\n"]),
+            Err(Denial::Token(TokenError::MalformedBearer))
+        );
+        assert_eq!(
+            bearer_token(&["\tBearer\t"]),
+            Err(Denial::Token(TokenError::MalformedBearer))
+        );
+    }
+
+    #[test]
+    fn one_word_header_is_a_bearer_without_token_or_no_bearer_token() {
+        for header in ["Bearer", "bearer", " BEARER "] {
+            assert_eq!(
+                bearer_token(&[header]),
+                Err(Denial::Token(TokenError::MalformedBearer)),
+                "{header:?}"
+            );
+        }
+        for header in ["Basic", "a.b.c", "Bearerx", "Negotiate"] {
+            assert_eq!(
+                bearer_token(&[header]),
+                Err(Denial::MissingToken),
+                "{header:?}"
+            );
+        }
+    }
+
+    #[test]
     fn presented_token_is_unchecked_until_asked() {
         let presented = presented_token(&["Bearer a.b c"]);
         assert_eq!(presented.as_ref().map(|p| p.unchecked()), Ok("a.b c"));

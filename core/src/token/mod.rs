@@ -60,6 +60,8 @@ pub enum TokenError {
     NotYetValid,
     /// `iat` is in the future beyond the allowed clock skew.
     IssuedInFuture,
+    /// `exp` is further from `iat`, or from now, than `max_token_lifetime_seconds`.
+    LifetimeTooLong,
     /// `tid` is missing or is not the tenant of the issuer.
     TenantMismatch,
     /// `ver` does not match the issuer form.
@@ -97,6 +99,7 @@ impl TokenError {
             TokenError::Expired => "token is expired",
             TokenError::NotYetValid => "token is not yet valid",
             TokenError::IssuedInFuture => "token is issued in the future",
+            TokenError::LifetimeTooLong => "token lifetime is longer than accepted",
             TokenError::TenantMismatch => "token tenant does not match its issuer",
             TokenError::VersionMismatch => "token version does not match its issuer",
             TokenError::WrongAudience => "token audience is not accepted",
@@ -137,6 +140,7 @@ impl TokenError {
             TokenError::Expired => "expired",
             TokenError::NotYetValid => "not_yet_valid",
             TokenError::IssuedInFuture => "issued_in_future",
+            TokenError::LifetimeTooLong => "lifetime_too_long",
             TokenError::TenantMismatch => "tenant_mismatch",
             TokenError::VersionMismatch => "version_mismatch",
             TokenError::WrongAudience => "wrong_audience",

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::hash::Hash;
 use std::rc::Rc;
 
-use crate::jwks::{KeySetState, KeySets, Refetch};
+use crate::jwks::{KeyFingerprint, KeySet, KeySetState, KeySets, Refetch, VerificationKey};
 use crate::policy::{Caller, Policy, TenantIndex, TokenVersion};
 
 use super::claims::EntraClaims;
@@ -28,8 +28,7 @@ pub struct TokenFacts {
     pub claims: EntraClaims,
     /// `exp`, for caching decisions no longer than the token lives.
     pub expires_at: i64,
-    /// How the signing key was selected, so a cached token is dropped when its key leaves the
-    /// tenant's key set.
+    /// How the signing key was selected.
     pub key_id: KeyId,
 }
 
@@ -44,11 +43,11 @@ pub enum KeyId {
 }
 
 impl KeyId {
-    /// True when `set` still holds the key this id selects.
-    pub fn is_in(&self, set: &crate::jwks::KeySet) -> bool {
+    /// The key of `set` this id selects.
+    pub fn select<'s>(&self, set: &'s KeySet) -> Option<&'s VerificationKey> {
         match self {
-            KeyId::Kid(kid) => set.by_kid(kid).is_some(),
-            KeyId::X5t(x5t) => set.by_x5t(x5t).is_some(),
+            KeyId::Kid(kid) => set.by_kid(kid),
+            KeyId::X5t(x5t) => set.by_x5t(x5t),
         }
     }
 }
@@ -66,9 +65,12 @@ pub struct VerifiedToken {
     pub version: TokenVersion,
     /// `exp`: a cached token is never used after it.
     pub expires_at: i64,
-    /// How the signing key was selected, so a cached token is dropped when its key leaves the
-    /// tenant's key set.
+    /// How the signing key was selected.
     pub key_id: KeyId,
+    /// The material of the key the signature verified under: a cached token is dropped when
+    /// its key id no longer selects that material (the key left the set, or its id now names
+    /// other material).
+    key_fingerprint: KeyFingerprint,
     // The client's text is the same in every token of that client: shared when cached (see
     // `sharing_text`, called by `TokenCache::insert`), only `uti` is the token's own.
     app_id: Rc<str>,
@@ -79,9 +81,11 @@ pub struct VerifiedToken {
 }
 
 impl VerifiedToken {
-    /// Keeps what decisions and the audit record read of facts that have been verified.
-    fn from_verified_facts(facts: TokenFacts) -> Self {
+    /// Keeps what decisions and the audit record read of facts that have been verified under the
+    /// key whose fingerprint is `key_fingerprint`.
+    fn from_verified_facts(facts: TokenFacts, key_fingerprint: KeyFingerprint) -> Self {
         VerifiedToken {
+            key_fingerprint,
             tenant: facts.tenant,
             version: facts.version,
             expires_at: facts.expires_at,
@@ -107,10 +111,20 @@ impl VerifiedToken {
         self
     }
 
-    /// Treats facts as verified, for unit tests of code that consumes verified tokens.
+    /// Treats facts as verified (by a key of fingerprint zero), for unit tests of code that
+    /// consumes verified tokens.
     #[cfg(test)]
     pub(crate) fn assume_verified(facts: TokenFacts) -> Self {
-        VerifiedToken::from_verified_facts(facts)
+        VerifiedToken::from_verified_facts(facts, KeyFingerprint::default())
+    }
+
+    /// True when `set` still publishes, under this token's key id, the very key material its
+    /// signature verified under: what a cached verification is bound to. (A small comparison:
+    /// the fingerprint was computed once, when the key set was parsed.)
+    pub fn signing_key_is_in(&self, set: &KeySet) -> bool {
+        self.key_id
+            .select(set)
+            .is_some_and(|key| *key.fingerprint() == self.key_fingerprint)
     }
 
     /// The caller the policy judges: tenant, app id, credential type, roles, delegation.
@@ -248,10 +262,7 @@ pub fn verify_token(
         }
         KeySetState::Unavailable(e) => return Err(VerifyFailure::KeySet(e)),
     };
-    let found = match &facts.key_id {
-        KeyId::Kid(kid) => key_set.by_kid(kid),
-        KeyId::X5t(x5t) => key_set.by_x5t(x5t),
-    };
+    let found = facts.key_id.select(key_set);
     // An unknown key may be a rotation this filter has not seen yet: the key set is fetched
     // again (rate-limited) before the token is refused.
     let key = match (found, keys.refetch(facts.tenant)) {
@@ -276,7 +287,10 @@ pub fn verify_token(
         return Err(TokenError::BadSignature.into());
     }
     check_claims(&facts, policy, now)?;
-    Ok(VerifiedToken::from_verified_facts(facts))
+    Ok(VerifiedToken::from_verified_facts(
+        facts,
+        *key.fingerprint(),
+    ))
 }
 
 /// Reads a token's header and claims and routes it to its tenant, checking its claims but
@@ -339,6 +353,14 @@ fn check_claims(facts: &TokenFacts, policy: &Policy, now: i64) -> Result<(), Tok
     }
     if claims.iat.is_some_and(|iat| iat > now.saturating_add(skew)) {
         return Err(TokenError::IssuedInFuture);
+    }
+    // A token that claims a long life keeps a stolen or misissued token (and its cache entry)
+    // valid that long: Entra ID never issues one past a day. Checked against now as well, so a
+    // token without `iat` is bounded too and no cached verification outlives the ceiling.
+    let max_life = policy.max_token_lifetime_seconds();
+    let lives_too_long = |from: i64| exp.saturating_sub(from) > max_life;
+    if lives_too_long(now) || claims.iat.is_some_and(lives_too_long) {
+        return Err(TokenError::LifetimeTooLong);
     }
     let tenant = policy
         .tenants()
@@ -531,6 +553,150 @@ mod tests {
     }
 
     #[test]
+    fn iat_future_bound_is_the_clock_skew_exactly() {
+        let c = with(v2_claims(), "iat", json!(NOW + 61));
+        assert_eq!(
+            rejected(&sign(&key("a"), &header("key-a"), &c)),
+            TokenError::IssuedInFuture
+        );
+        let c = with(v2_claims(), "iat", json!(NOW + 60));
+        assert!(verify(&sign(&key("a"), &header("key-a"), &c)).is_ok());
+    }
+
+    #[test]
+    fn token_size_limit_is_exactly_8_kib() {
+        let max = super::super::jws::MAX_TOKEN_BYTES;
+        assert_eq!(max, 8 * 1024);
+        // At the limit the size check passes and the next check speaks.
+        assert_eq!(rejected(&"a".repeat(max)), TokenError::NotCompactJws);
+        assert_eq!(rejected(&"a".repeat(max + 1)), TokenError::TooLarge);
+        // A genuinely signed token of exactly the limit verifies; one byte longer does not.
+        // (Lengths are computed first: signing is slow in a debug build.)
+        let claims = |pad: usize| with(v2_claims(), "pad", json!("p".repeat(pad))).to_string();
+        let head = |filler: usize| {
+            json!({"typ": "JWT", "alg": "RS256", "kid": "key-a", "x": "x".repeat(filler)})
+                .to_string()
+        };
+        let signature_chars = 342; // 256 bytes, unpadded base64url
+        let length = |pad: usize, filler: usize| {
+            b64(head(filler)).len() + 1 + b64(claims(pad)).len() + 1 + signature_chars
+        };
+        let sized = |target: usize| {
+            let estimate = (target - length(0, 0)) * 3 / 4;
+            let (pad, filler) = (estimate.saturating_sub(8)..estimate + 8)
+                .flat_map(|pad| (0..4).map(move |filler| (pad, filler)))
+                .find(|&(pad, filler)| length(pad, filler) == target)
+                .unwrap();
+            let t = sign_raw(&key("a"), &head(filler), &claims(pad));
+            assert_eq!(t.len(), target);
+            t
+        };
+        assert!(verify(&sized(max)).is_ok());
+        assert_eq!(rejected(&sized(max + 1)), TokenError::TooLarge);
+    }
+
+    #[test]
+    fn every_repeated_member_the_filter_reads_is_refused() {
+        // Each name once more, after the original, with a value that would change the decision.
+        let header_names = ["alg", "kid", "x5t", "crit", "nonce"];
+        for name in header_names {
+            let mut h = r#"{"typ":"JWT","alg":"RS256","kid":"key-a","x5t":"key-a""#.to_owned();
+            if !h.contains(&format!(r#""{name}""#)) {
+                h = format!(r#"{h},"{name}":"first""#);
+            }
+            let h = format!(r#"{h},"{name}":"key-b"}}"#);
+            let t = sign_raw(&key("a"), &h, &v2_claims().to_string());
+            assert_eq!(rejected(&t), TokenError::MalformedHeader, "header {name}");
+        }
+        let claim_names = [
+            "iss", "aud", "exp", "nbf", "iat", "tid", "ver", "azp", "azpacr", "appid", "appidacr",
+            "roles", "scp", "idtyp", "uti", "oid",
+        ];
+        for name in claim_names {
+            let claims = v2_claims().to_string();
+            let value = match name {
+                "exp" | "nbf" | "iat" => json!(NOW),
+                "roles" => json!(["Jira.Admin"]),
+                _ => json!("other"),
+            };
+            let mut claims = claims.trim_end_matches('}').to_owned();
+            if !claims.contains(&format!(r#""{name}""#)) {
+                claims = format!(r#"{claims},"{name}":{value}"#);
+            }
+            let dup = format!(r#"{claims},"{name}":{value}}}"#);
+            let t = sign_raw(&key("a"), &header("key-a").to_string(), &dup);
+            assert_eq!(rejected(&t), TokenError::MalformedClaims, "claim {name}");
+        }
+    }
+
+    fn lifetime_rejection(claims: &Value, max: Option<i64>) -> Option<TokenError> {
+        let mut document = policy_json();
+        if let Some(max) = max {
+            document["max_token_lifetime_seconds"] = json!(max);
+        }
+        let policy = crate::config::compile_policy(document.to_string().as_bytes(), &|_| None);
+        let token = sign(&key("a"), &header("key-a"), claims);
+        match verify_token(&token, &policy.unwrap(), &keys(), NOW) {
+            Ok(_) => None,
+            Err(VerifyFailure::Token(e)) => Some(e),
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+
+    fn lifetime(iat: Option<i64>, exp: i64) -> Value {
+        let c = with(v2_claims(), "exp", json!(exp));
+        match iat {
+            Some(iat) => with(c, "iat", json!(iat)),
+            None => without(c, "iat"),
+        }
+    }
+
+    #[test]
+    fn token_claiming_more_than_a_day_of_life_is_refused() {
+        let day = 86_400;
+        let too_long = Some(TokenError::LifetimeTooLong);
+        // exp - iat, at the ceiling and one second past it.
+        assert_eq!(
+            lifetime_rejection(&lifetime(Some(NOW), NOW + day), None),
+            None
+        );
+        assert_eq!(
+            lifetime_rejection(&lifetime(Some(NOW - 1), NOW + day), None),
+            too_long
+        );
+        // An old iat with a near exp: the whole claimed life counts, not what is left of it.
+        assert_eq!(
+            lifetime_rejection(&lifetime(Some(NOW - day), NOW + 1), None),
+            too_long
+        );
+        // exp - now, when there is no iat to measure from.
+        assert_eq!(lifetime_rejection(&lifetime(None, NOW + day), None), None);
+        assert_eq!(
+            lifetime_rejection(&lifetime(None, NOW + day + 1), None),
+            too_long
+        );
+        // exp - now, when iat claims a later issue than it could have had.
+        assert_eq!(
+            lifetime_rejection(&lifetime(Some(NOW + 60), NOW + day + 60), None),
+            too_long
+        );
+    }
+
+    #[test]
+    fn lifetime_ceiling_is_configurable() {
+        let hour = 3_600;
+        let too_long = Some(TokenError::LifetimeTooLong);
+        let claims = lifetime(Some(NOW - 300), NOW + hour - 300);
+        assert_eq!(lifetime_rejection(&claims, Some(hour)), None);
+        let claims = lifetime(Some(NOW - 301), NOW + hour - 300);
+        assert_eq!(lifetime_rejection(&claims, Some(hour)), too_long);
+        assert_eq!(
+            lifetime_rejection(&lifetime(None, NOW + hour + 1), Some(hour)),
+            too_long
+        );
+    }
+
+    #[test]
     fn missing_exp_is_rejected() {
         let c = without(v2_claims(), "exp");
         assert_eq!(
@@ -624,6 +790,52 @@ mod tests {
         assert_eq!(
             rejected(&sign(&key("a"), &h, &v2_claims())),
             TokenError::MissingKeyId
+        );
+    }
+
+    #[test]
+    fn verified_token_is_bound_to_the_material_of_its_key_not_its_name() {
+        let t = verify(&sign(&key("a"), &header("key-a"), &v2_claims())).unwrap();
+        let set = |entries: Vec<Value>| {
+            crate::jwks::parse_jwks(json!({ "keys": entries }).to_string().as_bytes()).unwrap()
+        };
+        assert!(t.signing_key_is_in(&set(vec![jwk("key-a", &key("a"))])));
+        assert!(
+            !t.signing_key_is_in(&set(vec![jwk("key-a", &key("b"))])),
+            "same kid, other material"
+        );
+        assert!(
+            !t.signing_key_is_in(&set(vec![jwk("key-b", &key("a"))])),
+            "same material, the kid gone"
+        );
+        // Selected by x5t: the same binding.
+        let h = json!({"alg": "RS256", "x5t": "key-b"});
+        let t = verify(&sign(&key("b"), &h, &v2_claims())).unwrap();
+        assert!(t.signing_key_is_in(&set(vec![jwk("key-b", &key("b"))])));
+        assert!(!t.signing_key_is_in(&set(vec![jwk("key-b", &key("a"))])));
+    }
+
+    #[test]
+    fn tenant_keys_are_isolated() {
+        // Tenant 1 publishes key `a` only as "shared-a"; "key-a" and "key-b" are tenant 0's.
+        // Tenant 1's token naming tenant 0's kid is signed by a key tenant 1 does not publish.
+        let mut c = v2_claims();
+        c["iss"] = json!(format!(
+            "https://login.microsoftonline.com/{OTHER_TENANT}/v2.0"
+        ));
+        c["tid"] = json!(OTHER_TENANT);
+        c["aud"] = json!("api://jira-gateway");
+        for (signer, kid) in [("a", "key-a"), ("b", "key-b")] {
+            assert_eq!(
+                rejected(&sign(&key(signer), &header(kid), &c)),
+                TokenError::UnknownKey,
+                "{kid}"
+            );
+        }
+        // And tenant 0's token naming tenant 1's kid.
+        assert_eq!(
+            rejected(&sign(&key("a"), &header("shared-a"), &v2_claims())),
+            TokenError::UnknownKey
         );
     }
 
