@@ -32,8 +32,8 @@ step "alert rules: promtool check and unit tests (deploy/observability/)"
 promtool check rules deploy/observability/alerts.yaml
 promtool test rules deploy/observability/alerts.test.yaml
 
-step "fuzzing: every cargo-fuzz target for 60s (docs/hardening.md)"
-scripts/fuzz.sh 60
+step "fuzzing: every cargo-fuzz target for 30s (docs/hardening.md)"
+scripts/fuzz.sh 30
 
 step "release build"
 scripts/build.sh
