@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import copy
 import datetime as dt
 import hashlib
 import hmac
@@ -1200,8 +1201,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _ctl_keys(self, req: dict) -> dict:
         action = req.get("action")
-        if action not in ("add", "rotate", "remove", "publish", "activate"):
-            raise ControlError(400, "action must be one of add, rotate, remove, publish, activate")
+        if action not in ("add", "rotate", "remove", "publish", "activate", "replace_material"):
+            raise ControlError(400, "action must be one of add, rotate, remove, publish, activate, "
+                                    "replace_material")
         with self.emulator.lock:
             tenant = self._require_tenant(req)
         if action in ("add", "rotate"):
@@ -1222,6 +1224,15 @@ class Handler(BaseHTTPRequestHandler):
             elif action == "publish":
                 if kid not in tenant.published:
                     tenant.published.append(kid)
+            elif action == "replace_material":
+                # The entry keeps its kid but carries another key's material (and certificate):
+                # a key set repaired after a wrong key was published under that kid.
+                source = tenant.keys.get(req.get("with"))
+                if source is None:
+                    raise ControlError(404, f"unknown kid {req.get('with')!r} in tenant {tenant.tenant_id}")
+                replacement = copy.copy(source)
+                replacement.kid = kid
+                tenant.keys[kid] = replacement
             else:  # activate
                 tenant.active = kid
             return {"kid": kid, **self._keys_state(tenant)}
