@@ -426,6 +426,14 @@ mod tests {
         ));
     }
 
+    /// Key sets in which tenant 0 publishes `document` and tenant 1 nothing.
+    fn tenant_zero_publishes(document: serde_json::Value) -> FixedKeys {
+        FixedKeys::new(vec![
+            Some(crate::jwks::parse_jwks(document.to_string().as_bytes()).unwrap()),
+            None,
+        ])
+    }
+
     #[test]
     fn cached_token_is_dropped_when_its_key_leaves_the_set() {
         let policy = policy();
@@ -433,11 +441,7 @@ mod tests {
         let mut cache = test_cache(10);
         let h = head("GET", "/rest/api/2/myself", Some(&auth));
         decide(&policy, &h, &keys(), &mut cache, NOW);
-        let rotated = json!({"keys": [jwk("key-b", &key("b"))]});
-        let keys = FixedKeys::new(vec![
-            Some(crate::jwks::parse_jwks(rotated.to_string().as_bytes()).unwrap()),
-            None,
-        ]);
+        let keys = tenant_zero_publishes(json!({"keys": [jwk("key-b", &key("b"))]}));
         let after = decide(&policy, &h, &keys, &mut cache, NOW);
         assert!(!after.cache_hit);
         assert!(matches!(
@@ -459,11 +463,8 @@ mod tests {
             Decision::Forward(Some(_))
         ));
         assert!(decide(&policy, &h, &keys(), &mut cache, NOW).cache_hit);
-        let repaired = json!({"keys": [jwk("key-a", &key("b"))]});
-        let keys = FixedKeys::new(vec![
-            Some(crate::jwks::parse_jwks(repaired.to_string().as_bytes()).unwrap()),
-            None,
-        ]);
+        // `key-a` now names key b's material.
+        let keys = tenant_zero_publishes(json!({"keys": [jwk("key-a", &key("b"))]}));
         let after = decide(&policy, &h, &keys, &mut cache, NOW);
         assert!(!after.cache_hit);
         assert!(matches!(

@@ -9,7 +9,6 @@ runs envoy.yaml unchanged (ports and the CA file's absolute path aside).
 from __future__ import annotations
 
 import shutil
-import time
 
 import pytest
 
@@ -28,13 +27,7 @@ def denial_reasons(envoy) -> list[str]:
             if line.startswith('{"time"') and '"reason":"' in line]
 
 
-def wait_for(predicate, timeout: float, step: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return False
+wait_for = s.wait_for
 
 
 @pytest.fixture

@@ -60,13 +60,7 @@ def jwks_requests(idp, tenant=T1) -> int:
     return idp.stats(tenant).get("jwks_requests", 0)
 
 
-def wait_for(predicate, timeout, step=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return False
+wait_for = s.wait_for
 
 
 def test_one_fetch_per_envoy_process_with_four_workers(workdir, idp, jira):
