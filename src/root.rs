@@ -446,6 +446,7 @@ impl RootContext for GuardRoot {
             .iter()
             .map(|t| ScheduleSettings::for_source(&t.jwks))
             .collect();
+        crate::metrics::define_every_counter();
         self.records = SharedKeys::for_policy(&policy);
         {
             let mut shared = self.state.borrow_mut();

@@ -54,6 +54,26 @@ impl Denial {
         }
     }
 
+    /// Every reason [`Denial::metric_reason`] gives: what the shell creates a
+    /// `denied_total{reason}` and a `dry_run_denied_total{reason}` counter for when it starts.
+    pub const METRIC_REASONS: [&'static str; 15] = [
+        "no_token",
+        "invalid_token",
+        "unknown_client",
+        "acl",
+        "project_not_allowed",
+        "project_not_determinable",
+        "body_too_large",
+        "body_timeout",
+        "unsupported_media_type",
+        "invalid_body",
+        "certificate_credential",
+        "delegated_token",
+        "refused_request",
+        "token_in_query",
+        "keys_unavailable",
+    ];
+
     /// The reason a denial is counted under in metrics: the broad class an operator watches.
     pub fn metric_reason(&self) -> &'static str {
         use crate::policy::PolicyDenial as P;
@@ -95,6 +115,70 @@ impl Denial {
             Denial::KeySet(e) => e.description(),
             Denial::Policy(p) => p.description(),
             Denial::Body(b) => b.description(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One denial for every arm of [`Denial::metric_reason`].
+    fn one_of_each_kind() -> Vec<Denial> {
+        use crate::policy::PolicyDenial as P;
+        let mut all = vec![
+            Denial::Request(RequestRejection::MethodOverride),
+            Denial::Request(RequestRejection::MissingPseudoHeader),
+            Denial::Request(RequestRejection::TokenInQuery),
+            Denial::Path(PathRejection::Fragment),
+            Denial::MissingToken,
+            Denial::KeySet(KeySetError::Unavailable),
+            Denial::KeySet(KeySetError::Stale),
+        ];
+        all.extend(TokenError::ALL.map(Denial::Token));
+        all.extend(
+            [
+                P::UnknownClient,
+                P::DelegatedToken,
+                P::CertificateRequired,
+                P::ClientSecretNotAccepted,
+                P::MissingRole,
+                P::DeniedByRule,
+                P::MethodNotAllowed,
+                P::PathNotAllowed,
+                P::ProjectNotAllowed,
+                P::ProjectNotDeterminable,
+            ]
+            .map(Denial::Policy),
+        );
+        all.extend(
+            [
+                BodyRejection::TooLarge,
+                BodyRejection::TimedOut,
+                BodyRejection::UnsupportedMediaType,
+                BodyRejection::ContentEncoding,
+                BodyRejection::InvalidJson,
+                BodyRejection::DuplicateMember,
+            ]
+            .map(Denial::Body),
+        );
+        all
+    }
+
+    #[test]
+    fn every_metric_reason_is_listed_and_every_listed_reason_is_given() {
+        let given: Vec<&str> = one_of_each_kind()
+            .iter()
+            .map(Denial::metric_reason)
+            .collect();
+        for reason in &given {
+            assert!(Denial::METRIC_REASONS.contains(reason), "{reason} unlisted");
+        }
+        for listed in Denial::METRIC_REASONS {
+            assert!(
+                given.contains(&listed),
+                "{listed} is listed but never given"
+            );
         }
     }
 }

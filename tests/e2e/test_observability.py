@@ -156,7 +156,9 @@ def test_series_carry_the_documented_names_types_and_labels(traffic):
     invalid = values("jira_entra_guard_invalid_token_total")
     for cause in ("expired", "bad_signature", "unknown_key"):
         assert invalid[(("cause", cause),)] == 2, (cause, invalid)
-    assert values("jira_entra_guard_dry_run_denied_total") == {(("reason", "acl"),): 2}
+    dry_run = values("jira_entra_guard_dry_run_denied_total")
+    assert {labels: n for labels, n in dry_run.items() if n} == {(("reason", "acl"),): 2}
+    assert dry_run[(("reason", "token_in_query"),)] == 0, "every reason's series exists from the start"
     assert values('jira_entra_guard_key_fetch_total{outcome="success"}')
     cache = values("jira_entra_guard_token_cache_total")
     assert cache[(("result", "hit"),)] >= 1 and cache[(("result", "miss"),)] >= 1

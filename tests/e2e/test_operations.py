@@ -164,7 +164,7 @@ def test_global_dry_run_lets_denied_requests_through_and_counts_them(workdir, em
         stats = envoy.stats()
         assert stats["wasmcustom.jira_entra_guard_dry_run_denied_total.reason.no_token"] == 1
         assert stats["wasmcustom.jira_entra_guard_dry_run_denied_total.reason.acl"] == 1
-        assert "wasmcustom.jira_entra_guard_denied_total.reason.no_token" not in stats
+        assert stats["wasmcustom.jira_entra_guard_denied_total.reason.no_token"] == 0
     finally:
         envoy.process.stop()
 
@@ -186,5 +186,25 @@ def test_per_client_dry_run_covers_only_that_client(workdir, emulator, jira, tok
                              bearer(tokens.flow("intruder")))[0] == 403
         assert s.raw_request(envoy.port, "GET", "/rest/api/2/myself")[0] == 401
         assert jira.requests() == [], "every other client stays enforced"
+    finally:
+        envoy.process.stop()
+
+
+def test_every_counter_exists_at_zero_before_the_first_request(workdir, emulator, jira):
+    """Prometheus's increase()/rate() count only what a series adds after it first appears: a
+    counter created at its first event would hide that event from every alert."""
+    envoy = s.start_envoy(workdir, emulator.port, jira.port)
+    try:
+        stats = envoy.stats()
+        for name in ("allowed_total", "denied_total.reason.token_in_query",
+                     "denied_total.reason.keys_unavailable", "denied_total.reason.project_not_allowed",
+                     "dry_run_denied_total.reason.acl", "invalid_token_total.cause.bad_signature",
+                     "invalid_token_total.cause.unknown_key_refetch_failed",
+                     "key_fetch_total.outcome.failure", "token_cache_total.result.hit",
+                     "token_cache_total.result.miss"):
+            assert stats.get(f"wasmcustom.jira_entra_guard_{name}") == 0, name
+        counters = [n for n in stats if n.startswith("wasmcustom.jira_entra_guard_") and "_total" in n]
+        # allowed, 2 fetch outcomes, 2 cache results, 15 reasons twice (denied, dry run), 25 causes
+        assert len(counters) == 1 + 2 + 2 + 2 * 15 + 25, sorted(counters)
     finally:
         envoy.process.stop()

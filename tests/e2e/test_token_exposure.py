@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -94,9 +95,11 @@ def test_default_backend_refuses_a_digestinfo_without_null(envoy, jira, emulator
 
 
 class Recorder:
-    """A loopback HTTP server that records request paths and answers with `answer(path)`."""
+    """A loopback HTTP server that records request paths and answers with `answer(path)`; with
+    `tls`, HTTPS with the local CA's server certificate (what the shipped key-set cluster
+    trusts)."""
 
-    def __init__(self, answer):
+    def __init__(self, answer, tls: bool = False):
         self.paths: list[str] = []
         recorder = self
 
@@ -115,6 +118,11 @@ class Recorder:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls:
+            files = s.local_tls()
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(files.server_cert), str(files.server_key))
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -127,11 +135,12 @@ def test_discovery_naming_another_host_gets_no_request_to_it(workdir, jira, emul
     elsewhere = Recorder(lambda path: (200, {"keys": []}))
     discovery = Recorder(lambda path: (200, {
         "issuer": f"https://login.microsoftonline.com/{s.TENANT}/v2.0",
-        "jwks_uri": f"http://127.0.0.1:{elsewhere.port}/{s.TENANT}/discovery/v2.0/keys",
-    }) if "openid-configuration" in path else (404, {}))
+        "jwks_uri": f"https://127.0.0.1:{elsewhere.port}/{s.TENANT}/discovery/v2.0/keys",
+    }) if "openid-configuration" in path else (404, {}), tls=True)
     config = copy.deepcopy(s.shipped_plugin_config())
     for tenant in config["tenants"]:
         tenant["jwks"]["discovery"] = True
+        tenant["jwks"]["fetch_timeout_ms"] = 500
     config["key_wait_ms"] = 1000
     # The key-set cluster leads to the recorder that serves the discovery document.
     envoy = s.start_envoy(workdir, discovery.port, jira.port, plugin_config=config)

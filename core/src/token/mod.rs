@@ -73,6 +73,36 @@ pub enum TokenError {
 }
 
 impl TokenError {
+    /// Every token error, in declaration order: what the shell creates an
+    /// `invalid_token_total{cause}` counter for when it starts.
+    pub const ALL: [TokenError; 25] = [
+        TokenError::MultipleAuthorizationHeaders,
+        TokenError::MalformedBearer,
+        TokenError::TooLarge,
+        TokenError::NotCompactJws,
+        TokenError::BadEncoding,
+        TokenError::MalformedHeader,
+        TokenError::UnsupportedAlgorithm,
+        TokenError::CriticalHeader,
+        TokenError::MalformedClaims,
+        TokenError::GraphToken,
+        TokenError::MissingIssuer,
+        TokenError::UntrustedIssuer,
+        TokenError::MissingKeyId,
+        TokenError::UnknownKey,
+        TokenError::UnknownKeyRefetchFailed,
+        TokenError::BadSignature,
+        TokenError::MissingExpiry,
+        TokenError::Expired,
+        TokenError::NotYetValid,
+        TokenError::IssuedInFuture,
+        TokenError::LifetimeTooLong,
+        TokenError::TenantMismatch,
+        TokenError::VersionMismatch,
+        TokenError::WrongAudience,
+        TokenError::MissingClientId,
+    ];
+
     /// Reason for `error_description` and the body; never contains token material.
     pub fn description(&self) -> &'static str {
         match self {
@@ -151,3 +181,51 @@ impl TokenError {
 
 #[cfg(test)]
 mod shape_tests;
+
+#[cfg(test)]
+mod tests {
+    use super::TokenError;
+
+    /// The place of each error in [`TokenError::ALL`]. The match has no wildcard: a new error
+    /// does not compile until it has a place here, and the test below then needs it in `ALL`.
+    fn place(error: TokenError) -> usize {
+        match error {
+            TokenError::MultipleAuthorizationHeaders => 0,
+            TokenError::MalformedBearer => 1,
+            TokenError::TooLarge => 2,
+            TokenError::NotCompactJws => 3,
+            TokenError::BadEncoding => 4,
+            TokenError::MalformedHeader => 5,
+            TokenError::UnsupportedAlgorithm => 6,
+            TokenError::CriticalHeader => 7,
+            TokenError::MalformedClaims => 8,
+            TokenError::GraphToken => 9,
+            TokenError::MissingIssuer => 10,
+            TokenError::UntrustedIssuer => 11,
+            TokenError::MissingKeyId => 12,
+            TokenError::UnknownKey => 13,
+            TokenError::UnknownKeyRefetchFailed => 14,
+            TokenError::BadSignature => 15,
+            TokenError::MissingExpiry => 16,
+            TokenError::Expired => 17,
+            TokenError::NotYetValid => 18,
+            TokenError::IssuedInFuture => 19,
+            TokenError::LifetimeTooLong => 20,
+            TokenError::TenantMismatch => 21,
+            TokenError::VersionMismatch => 22,
+            TokenError::WrongAudience => 23,
+            TokenError::MissingClientId => 24,
+        }
+    }
+
+    #[test]
+    fn every_token_error_is_listed_once_in_order() {
+        for (index, error) in TokenError::ALL.into_iter().enumerate() {
+            assert_eq!(place(error), index, "{error:?}");
+        }
+        let mut codes: Vec<&str> = TokenError::ALL.iter().map(|e| e.code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), TokenError::ALL.len(), "codes are distinct");
+    }
+}
