@@ -145,6 +145,13 @@ def config_parse() -> None:
                      "deny": [{"methods": ["DELETE"], "paths": ["/rest/api/2/issue/**"]}]}],
         "public_paths": [{"methods": ["GET"], "paths": ["/status"]}],
         "clock_skew_seconds": 0}))
+    write("config_parse", "clouds", compact_json({
+        "tenants": [{"tenant_id": TENANT, "audiences": ["a"], "cloud": "usgov", "jwks": {"cluster": "c"}},
+                    {"tenant_id": OTHER_TENANT, "audiences": ["a"], "cloud": "external_id",
+                     "issuers": {"v2": f"https://{OTHER_TENANT}.ciamlogin.com/{OTHER_TENANT}/v2.0"},
+                     "jwks": {"cluster": "c", "discovery": True}}],
+        "clients": [{"name": "x", "app_id": REPORTING_BOT, "tenant_id": TENANT,
+                     "allow": [{"methods": ["GET"], "paths": ["/"]}]}]}))
     write("config_parse", "newline-credential", compact_json({
         "tenants": [{"tenant_id": TENANT, "audiences": ["a"], "jwks": {"cluster": "c"}}],
         "clients": [{"name": "x", "app_id": REPORTING_BOT, "upstream_authorization_env": "NEWLINE",
