@@ -225,12 +225,22 @@ pub fn project_restrictions(query: &str) -> Result<Vec<Restriction>, JqlProblem>
 }
 
 /// The condition before a top-level `ORDER BY`; what follows it may only be field names,
-/// `ASC`/`DESC` and commas.
+/// `ASC`/`DESC` and commas. `order` and `by` are reserved words in JQL: anywhere else in the
+/// condition (`order = by`) they are refused rather than guessed at, so the checker and Jira
+/// cannot disagree on where the condition ends.
 fn without_order_by(tokens: &[Token]) -> Result<&[Token], JqlProblem> {
     let position = tokens.windows(2).position(|pair| {
         matches!(pair, [Token::Word(order), Token::Word(by)]
             if order.eq_ignore_ascii_case("order") && by.eq_ignore_ascii_case("by"))
     });
+    let condition = match position {
+        Some(position) => tokens.get(..position).unwrap_or_default(),
+        None => tokens,
+    };
+    let reserved = |t: &Token| matches!(t, Token::Word(w) if w.eq_ignore_ascii_case("order") || w.eq_ignore_ascii_case("by"));
+    if condition.iter().any(reserved) {
+        return Err(JqlProblem::Malformed);
+    }
     let Some(position) = position else {
         return Ok(tokens);
     };
@@ -561,6 +571,14 @@ mod tests {
             ("project = OPS ORDER BY (a)", JqlProblem::Malformed),
             ("project = OPS ORDER BY a OR b", JqlProblem::Malformed),
             ("(project = OPS ORDER BY a)", JqlProblem::Malformed),
+            ("project = OPS AND order = by", JqlProblem::Malformed),
+            ("order = x AND project = OPS", JqlProblem::Malformed),
+            ("project = OPS AND by = 1", JqlProblem::Malformed),
+            // Found by the jql_scope fuzz target: a bare `order` that is no `ORDER BY`.
+            (
+                "a er 'x' () AND keLeadByser() = 1 AND order  =by AND project = OPS",
+                JqlProblem::Malformed,
+            ),
         ];
         for (query, problem) in cases {
             assert_eq!(keys(query), Err(problem.clone()), "{query}");
