@@ -44,10 +44,12 @@ for file in "${files[@]}"; do
   mkdir -p "$out"
   echo "== $file"
   # Exit code 2: some mutants were missed (judged below against the accepted list); 3: some
-  # timed out (a mutant that hangs the tests is caught).
+  # timed out (a mutant that hangs the tests is caught). The core's tests take seconds, so
+  # MUTANTS_TIMEOUT (seconds per mutant's test run, default 300) can be lowered so that mutants
+  # which loop forever cost less time.
   cargo mutants --package jira-entra-guard-core --test-package jira-entra-guard-core \
     --file "$file" --profile mutants \
-    --jobs 1 --timeout 300 --baseline skip --output "$out" --no-shuffle || { rc=$?; [ $rc -eq 2 ] || [ $rc -eq 3 ]; }
+    --jobs 1 --timeout "${MUTANTS_TIMEOUT:-300}" --baseline skip --output "$out" --no-shuffle || { rc=$?; [ $rc -eq 2 ] || [ $rc -eq 3 ]; }
   missed=$out/mutants.out/missed.txt
   [ -f "$missed" ] || continue
   while IFS= read -r mutant; do
