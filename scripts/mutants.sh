@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing of the security-critical core files: `scripts/mutants.sh [file...]` (default:
-# token/{verify,claims,jws,bearer}.rs, policy/acl.rs, path.rs, jwks.rs). cargo-mutants is
-# installed from crates.io when missing.
+# token/{verify,claims,jws,bearer,strict_json}.rs, policy/{acl,jql,scope,strict_json}.rs,
+# path.rs, jwks.rs, cloud.rs). cargo-mutants is installed from crates.io when missing.
 #
 # Each file is run on its own, one mutant at a time, against the core crate's tests only (unit,
 # Wycheproof and fuzz-regression tests): the shell and the CLI cannot catch a core mutant the
@@ -9,8 +9,10 @@
 # (the `mutants` profile in Cargo.toml) so the RSA arithmetic of the tests is fast, while the
 # mutated crate itself is built without optimisation and so rebuilds quickly for each mutant.
 #
-# Results go to target/mutants/<file>/mutants.out (caught.txt, missed.txt, timeout.txt,
-# unviable.txt). The script fails when a mutant survives that is not listed in
+# Results go to target/mutants/<path>/mutants.out, <path> being the file's path under core/src
+# with `/` written `-` and without `.rs` (token-strict_json, policy-strict_json), so files that
+# share a name keep their own results: caught.txt, missed.txt, timeout.txt and
+# unviable.txt. The script fails when a mutant survives that is not listed in
 # docs/hardening.md's table of equivalent and message-text-only mutants.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +25,9 @@ files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
   files=(
     core/src/token/verify.rs core/src/token/claims.rs core/src/token/jws.rs
-    core/src/token/bearer.rs core/src/policy/acl.rs core/src/path.rs core/src/jwks.rs
+    core/src/token/bearer.rs core/src/token/strict_json.rs core/src/policy/acl.rs
+    core/src/policy/jql.rs core/src/policy/scope.rs core/src/policy/strict_json.rs
+    core/src/path.rs core/src/jwks.rs core/src/cloud.rs
   )
 fi
 
@@ -33,15 +37,19 @@ accepted=docs/hardening.md
 export CARGO_TARGET_DIR="$PWD/target/mutants-build"
 status=0
 for file in "${files[@]}"; do
-  name=$(basename "$file" .rs)
+  name=${file#core/src/}
+  name=${name%.rs}
+  name=${name//\//-}
   out=target/mutants/$name
   mkdir -p "$out"
   echo "== $file"
   # Exit code 2: some mutants were missed (judged below against the accepted list); 3: some
-  # timed out (a mutant that hangs the tests is caught).
+  # timed out (a mutant that hangs the tests is caught). The core's tests take seconds, so
+  # MUTANTS_TIMEOUT (seconds per mutant's test run, default 300) can be lowered so that mutants
+  # which loop forever cost less time.
   cargo mutants --package jira-entra-guard-core --test-package jira-entra-guard-core \
     --file "$file" --profile mutants \
-    --jobs 1 --timeout 300 --baseline skip --output "$out" --no-shuffle || { rc=$?; [ $rc -eq 2 ] || [ $rc -eq 3 ]; }
+    --jobs 1 --timeout "${MUTANTS_TIMEOUT:-300}" --baseline skip --output "$out" --no-shuffle || { rc=$?; [ $rc -eq 2 ] || [ $rc -eq 3 ]; }
   missed=$out/mutants.out/missed.txt
   [ -f "$missed" ] || continue
   while IFS= read -r mutant; do

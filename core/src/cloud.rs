@@ -115,6 +115,12 @@ mod tests {
     }
 
     #[test]
+    fn a_cloud_is_displayed_as_its_configuration_name() {
+        let shown: Vec<String> = Cloud::ALL.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["public", "usgov", "china", "external_id"]);
+    }
+
+    #[test]
     fn public_cloud_has_the_published_issuers_and_authority() {
         assert_eq!(Cloud::Public.authority(tid()), "login.microsoftonline.com");
         assert_eq!(

@@ -557,6 +557,8 @@ mod tests {
             ("project = OPS-1", JqlProblem::NoProjectClause),
             ("project ~ OPS", JqlProblem::NoProjectClause),
             ("project was OPS", JqlProblem::NoProjectClause),
+            ("project was (OPS)", JqlProblem::NoProjectClause),
+            ("project notin (SEC)", JqlProblem::NoProjectClause),
             ("key = OPS-1", JqlProblem::NoProjectClause),
             ("project = O", JqlProblem::NoProjectClause),
             ("(project = OPS", JqlProblem::UnbalancedParentheses),
@@ -595,6 +597,29 @@ mod tests {
             keys("project = \"OPS\\\" OR project = \\\"SEC\""),
             Err(JqlProblem::NoProjectClause)
         );
+    }
+
+    #[test]
+    fn every_problem_says_what_is_wrong_in_its_own_words() {
+        let texts = [
+            JqlProblem::Empty,
+            JqlProblem::UnterminatedString,
+            JqlProblem::BadEscape,
+            JqlProblem::UnexpectedCharacter(';'),
+            JqlProblem::UnbalancedParentheses,
+            JqlProblem::Malformed,
+            JqlProblem::TopLevelOr,
+            JqlProblem::NoProjectClause,
+        ]
+        .map(|problem| problem.to_string());
+        assert_eq!(texts[0], "the query is empty");
+        assert_eq!(texts[3], "';' outside quotes is not understood");
+        assert_eq!(texts[6], "the top level of the query is an OR");
+        assert!(texts[7].contains("`project = KEY`"));
+        for (index, text) in texts.iter().enumerate() {
+            assert!(!text.is_empty());
+            assert!(!texts[..index].contains(text), "{text}");
+        }
     }
 
     #[test]

@@ -552,6 +552,20 @@ mod tests {
     }
 
     #[test]
+    fn an_id_that_is_not_a_whole_number_is_named_as_such() {
+        for id in ["-1", "1.5", "10000.0", "1e4", "true"] {
+            let body = format!(r#"{{"fields":{{"project":{{"id":{id}}}}}}}"#);
+            assert_eq!(
+                scope_of("POST", "/rest/api/2/issue", Some(&body)),
+                Ok(ProjectScope::Undetermined(
+                    "fields.project: id is not a numeric id".into()
+                )),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
     fn bulk_counts_every_issue() {
         let body = r#"{"issueUpdates":[{"fields":{"project":{"key":"OPS"}}},{"fields":{"project":{"key":"SEC"}}},{"fields":{"project":{"id":"10000"}}}]}"#;
         assert_eq!(
@@ -711,6 +725,37 @@ mod tests {
             )),
             Err(BodyRejection::DuplicateMember)
         );
+    }
+
+    #[test]
+    fn every_body_rejection_has_its_own_code_and_reason() {
+        let all = [
+            BodyRejection::TooLarge,
+            BodyRejection::TimedOut,
+            BodyRejection::UnsupportedMediaType,
+            BodyRejection::ContentEncoding,
+            BodyRejection::InvalidJson,
+            BodyRejection::DuplicateMember,
+        ];
+        assert_eq!(
+            all.map(BodyRejection::status),
+            [413, 408, 415, 415, 400, 400]
+        );
+        assert_eq!(
+            BodyRejection::UnsupportedMediaType.description(),
+            "request body must be application/json"
+        );
+        assert_eq!(
+            BodyRejection::DuplicateMember.description(),
+            "request body repeats a member name"
+        );
+        for (index, rejection) in all.iter().enumerate() {
+            assert!(rejection.description().starts_with("request body "));
+            for other in &all[..index] {
+                assert_ne!(rejection.code(), other.code());
+                assert_ne!(rejection.description(), other.description());
+            }
+        }
     }
 
     #[test]

@@ -302,7 +302,11 @@ impl<'a> Reader<'a> {
                 if !(0xDC00..=0xDFFF).contains(&low) {
                     return Err(JsonDefect::UnpairedSurrogate);
                 }
-                let code = 0x1_0000 | (unit & 0x3FF).wrapping_shl(10) | (low & 0x3FF);
+                // Added, not or-ed: the high surrogate's ten bits reach bit 16, so `0x1_0000 | …`
+                // would turn U+20000 into U+10000.
+                let code = 0x1_0000u32
+                    .wrapping_add((unit & 0x3FF).wrapping_shl(10))
+                    .wrapping_add(low & 0x3FF);
                 char::from_u32(code).ok_or(JsonDefect::UnpairedSurrogate)
             }
             0xDC00..=0xDFFF => Err(JsonDefect::UnpairedSurrogate),

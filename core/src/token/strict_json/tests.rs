@@ -88,6 +88,74 @@ fn a_duplicate_member_at_any_depth_is_refused() {
     }
 }
 
+/// `name` written as a surrogate-pair escape (`\ud83d\ude00` for U+1F600).
+fn escaped(name: char) -> String {
+    let mut units = [0u16; 2];
+    name.encode_utf16(&mut units)
+        .iter()
+        .map(|unit| format!("\\u{unit:04x}"))
+        .collect()
+}
+
+#[test]
+fn a_surrogate_pair_escape_names_the_character_it_encodes_in_every_plane() {
+    for name in [
+        '\u{10000}',
+        '\u{1f600}',
+        '\u{20000}',
+        '\u{2a6d6}',
+        '\u{e0041}',
+        '\u{10ffff}',
+    ] {
+        let same = format!("{{\"{}\":1,\"{name}\":2}}", escaped(name));
+        assert_eq!(check(&same), Err(JsonDefect::DuplicateMember), "{same}");
+    }
+    // Names one bit apart in either surrogate are different names.
+    for (a, b) in [
+        ('\u{20000}', '\u{10000}'),
+        ('\u{10000}', '\u{10001}'),
+        ('\u{10ffff}', '\u{10fffe}'),
+        ('\u{1f600}', '\u{1f200}'),
+    ] {
+        let different = format!("{{\"{}\":1,\"{b}\":2}}", escaped(a));
+        assert_eq!(check(&different), Ok(()), "{different}");
+    }
+}
+
+#[test]
+fn the_eight_byte_skip_passes_plain_text_and_stops_at_every_quote_backslash_or_control() {
+    let word = |bytes: &[u8; 8]| u64::from_le_bytes(*bytes);
+    for plain in [
+        b"abcdefgh",
+        b"        ",
+        b"!#$%&'()",
+        b"[]^_`{|}",
+        b"~\x7f\x80\xff\xc3\xa9AZ",
+        b"!!!!!!!!",
+        b"]]]]]]]]",
+    ] {
+        assert!(!may_stop_string(word(plain)), "{plain:?}");
+    }
+    for stop in [b'"', b'\\', 0x00, 0x0a, 0x1f] {
+        for at in 0..8 {
+            let mut bytes = *b"abcdefgh";
+            bytes[at] = stop;
+            assert!(may_stop_string(word(&bytes)), "{bytes:?}");
+        }
+    }
+}
+
+#[test]
+fn names_alike_in_length_and_first_seven_bytes_are_still_different_names() {
+    assert_eq!(check(r#"{"abcdefg1":1,"abcdefg2":2}"#), Ok(()));
+    assert_eq!(
+        check(r#"{"xms_tcdt":1,"xms_tcdx":2,"xms_tcdt":3}"#),
+        Err(JsonDefect::DuplicateMember)
+    );
+    let many: Vec<String> = (0..40).map(|i| format!("\"prefix_{i:02}\":{i}")).collect();
+    assert_eq!(check(&format!("{{{}}}", many.join(","))), Ok(()));
+}
+
 #[test]
 fn equal_names_in_different_objects_are_not_duplicates() {
     assert_eq!(
