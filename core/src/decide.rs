@@ -791,21 +791,25 @@ mod tests {
             ));
         }
 
+        /// A token naming `kid` waits at `now_ms` without asking for a refetch (one is already
+        /// running), and is refused once its wait is over: the denial.
+        fn refused_when_the_wait_ends(store: &KeyStore, now_ms: u64, kid: &str) -> Denial {
+            assert!(matches!(
+                decided(store, now_ms, &token_with_kid(kid)),
+                Decision::AwaitKeys { refetch: false, .. }
+            ));
+            match decided_after_wait(store, now_ms, &token_with_kid(kid)) {
+                Decision::Deny(denial) => denial,
+                other => panic!("{other:?}"),
+            }
+        }
+
         #[test]
         fn unknown_kid_with_fresh_keys_is_refused_when_the_wait_ends_before_the_refetch() {
             let mut record = fetched_record();
             record.claim_refetch(FETCHED_MS + 10_000, &SETTINGS);
             // The refetch hangs: its lease is still held when the request's wait ends.
-            let store = store(record);
-            let now_ms = FETCHED_MS + 12_000;
-            assert!(matches!(
-                decided(&store, now_ms, &token_with_kid("rotated")),
-                Decision::AwaitKeys { refetch: false, .. }
-            ));
-            let decision = decided_after_wait(&store, now_ms, &token_with_kid("rotated"));
-            let Decision::Deny(denial) = decision else {
-                panic!("{decision:?}")
-            };
+            let denial = refused_when_the_wait_ends(&store(record), FETCHED_MS + 12_000, "rotated");
             assert_eq!(denial, Denial::Token(TokenError::UnknownKeyRefetchFailed));
             assert_eq!(denial.status(), 401);
             assert_eq!(denial.code(), "unknown_key_refetch_failed");
@@ -855,16 +859,7 @@ mod tests {
         fn cold_start_with_a_hanging_key_server_answers_503_when_the_wait_ends() {
             let mut record = SharedKeyRecord::default();
             record.claim_scheduled(FETCHED_MS, &SETTINGS);
-            let store = store(record);
-            let now_ms = FETCHED_MS + 2_000;
-            assert!(matches!(
-                decided(&store, now_ms, &token_with_kid("key-a")),
-                Decision::AwaitKeys { refetch: false, .. }
-            ));
-            let decision = decided_after_wait(&store, now_ms, &token_with_kid("key-a"));
-            let Decision::Deny(denial) = decision else {
-                panic!("{decision:?}")
-            };
+            let denial = refused_when_the_wait_ends(&store(record), FETCHED_MS + 2_000, "key-a");
             assert_eq!(denial, Denial::KeySet(KeySetError::Unavailable));
             assert_eq!(denial.status(), 503);
         }

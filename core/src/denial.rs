@@ -151,17 +151,7 @@ mod tests {
             ]
             .map(Denial::Policy),
         );
-        all.extend(
-            [
-                BodyRejection::TooLarge,
-                BodyRejection::TimedOut,
-                BodyRejection::UnsupportedMediaType,
-                BodyRejection::ContentEncoding,
-                BodyRejection::InvalidJson,
-                BodyRejection::DuplicateMember,
-            ]
-            .map(Denial::Body),
-        );
+        all.extend(BodyRejection::ALL.map(Denial::Body));
         all
     }
 

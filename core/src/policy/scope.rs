@@ -124,6 +124,16 @@ pub enum BodyRejection {
 }
 
 impl BodyRejection {
+    /// Every body rejection, in declaration order.
+    pub const ALL: [BodyRejection; 6] = [
+        BodyRejection::TooLarge,
+        BodyRejection::TimedOut,
+        BodyRejection::UnsupportedMediaType,
+        BodyRejection::ContentEncoding,
+        BodyRejection::InvalidJson,
+        BodyRejection::DuplicateMember,
+    ];
+
     /// HTTP status of the refusal.
     pub fn status(self) -> u16 {
         match self {
@@ -729,14 +739,7 @@ mod tests {
 
     #[test]
     fn every_body_rejection_has_its_own_code_and_reason() {
-        let all = [
-            BodyRejection::TooLarge,
-            BodyRejection::TimedOut,
-            BodyRejection::UnsupportedMediaType,
-            BodyRejection::ContentEncoding,
-            BodyRejection::InvalidJson,
-            BodyRejection::DuplicateMember,
-        ];
+        let all = BodyRejection::ALL;
         assert_eq!(
             all.map(BodyRejection::status),
             [413, 408, 415, 415, 400, 400]
