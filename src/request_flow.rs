@@ -7,6 +7,7 @@ use jira_entra_guard_core::decide::{decide_with_body, Action, Decision, Verdict}
 use jira_entra_guard_core::denial::Denial;
 use jira_entra_guard_core::jwks::KeySetError;
 use jira_entra_guard_core::key_schedule::KeyWait;
+use jira_entra_guard_core::request::RequestHead;
 use proxy_wasm::hostcalls;
 
 use crate::host;
@@ -45,7 +46,7 @@ pub fn process_request(
         return Flow::Stop;
     };
     let headers = host::request_headers();
-    let (head, request_id) = host::request_head(&headers);
+    let (head, request_id) = RequestHead::from_headers(&headers);
     let now_ms = host::now_millis();
     let now = host::seconds(now_ms);
     let mut shared = state.borrow_mut();
