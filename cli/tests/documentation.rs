@@ -14,7 +14,6 @@
 // not the helpers an integration test shares between them.
 #![allow(
     clippy::unwrap_used,
-    clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing,
     clippy::arithmetic_side_effects
