@@ -513,26 +513,29 @@ fn reading_the_reference_finds_every_table() {
 // ---------------------------------------------------------------------------------------------
 // Relative links of the Markdown documentation.
 
-/// The Markdown files whose links are checked.
+/// The Markdown files whose links are checked: every `.md` of the repository, build outputs
+/// (`target/`) and hidden directories (the virtualenv, `.git`) left out.
 fn documentation_files() -> Vec<PathBuf> {
-    let root = Path::new(ROOT);
-    let mut files: Vec<PathBuf> = [
-        "README.md",
-        "SECURITY.md",
-        "bench/README.md",
-        "stack/README.md",
-    ]
-    .iter()
-    .map(|f| root.join(f))
-    .collect();
-    let mut docs: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
-        .unwrap()
-        .filter_map(|entry| Some(entry.ok()?.path()))
-        .filter(|path| path.extension().is_some_and(|e| e == "md"))
-        .collect();
-    docs.sort();
-    files.extend(docs);
-    files.retain(|f| f.exists());
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|entry| Some(entry.ok()?.path()))
+            .collect();
+        entries.sort();
+        for path in entries {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            if name.starts_with('.') || name == "target" || name == "node_modules" {
+                continue;
+            }
+            if path.is_dir() {
+                walk(&path, found);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                found.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(Path::new(ROOT), &mut files);
     files
 }
 
