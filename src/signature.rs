@@ -2,10 +2,11 @@
 //! (BoringSSL), or RSA compiled into the module. The choice is made once at configure time by
 //! asking the host to check a known-good and a known-bad signature, and logged.
 
-use jira_entra_guard_core::host_crypto::{
-    broken_probe, decode_result, encode_arguments, probe, SignatureBackend, FUNCTION, PROBE_MESSAGE,
+use jira_entra_guard_core::envoy_signature::{
+    broken_probe, decode_result, encode_arguments, probe, FUNCTION, PROBE_MESSAGE,
 };
 use jira_entra_guard_core::jwks::{SignatureVerifier, VerificationKey};
+use jira_entra_guard_core::policy::SignatureBackend;
 use proxy_wasm::hostcalls;
 
 /// Checks signatures through Envoy's `verify_signature`.

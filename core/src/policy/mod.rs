@@ -102,6 +102,17 @@ pub enum AuditLog {
     Off,
 }
 
+/// Which implementation checks RS256 signatures (`signature_backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureBackend {
+    /// Envoy's `verify_signature` when the host has it (checked at start-up), else in Wasm.
+    Auto,
+    /// Envoy's `verify_signature`; the plugin refuses to start without it.
+    Envoy,
+    /// RSA compiled into the module.
+    Wasm,
+}
+
 /// A trusted Entra ID tenant.
 #[derive(Debug, Clone)]
 pub struct Tenant {
@@ -452,7 +463,7 @@ pub struct Policy {
     pub(crate) audit_log: AuditLog,
     pub(crate) token_cache_size: usize,
     pub(crate) key_wait_ms: u64,
-    pub(crate) signature_backend: crate::host_crypto::SignatureBackend,
+    pub(crate) signature_backend: SignatureBackend,
     pub(crate) project_ids: ProjectIds,
     pub(crate) max_body_bytes: usize,
 }
@@ -484,7 +495,7 @@ impl Policy {
     }
 
     /// Who checks RS256 signatures (`signature_backend`).
-    pub fn signature_backend(&self) -> crate::host_crypto::SignatureBackend {
+    pub fn signature_backend(&self) -> SignatureBackend {
         self.signature_backend
     }
 
