@@ -16,6 +16,7 @@ pub mod decide;
 pub mod denial;
 pub mod envoy_signature;
 pub mod guid;
+mod hex;
 pub mod jwks;
 pub mod key_schedule;
 pub mod path;
