@@ -4,34 +4,19 @@
 
 // This whole file is test code; clippy.toml's test allowances cover only `#[test]` functions,
 // not the helpers an integration test shares between them.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use jira_entra_guard_core::config::{compile_policy, schema};
-use rsa::pkcs1v15::SigningKey;
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::signature::{SignatureEncoding, Signer};
-use rsa::traits::PublicKeyParts;
+use jira_entra_guard_fixtures::{
+    header, jwk, key, v2_claims, API_URI, CI_PIPELINE, NOW, OTHER_TENANT, REPORTING_BOT, TENANT,
+};
 use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
-use sha2::Sha256;
 
-const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
-const OTHER_TENANT: &str = "0c9e5a4d-2f7b-4c1e-9d3a-5b6f7e8d9c0a";
-const REPORTING: &str = "3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01";
-const CI: &str = "8d1e7c62-2f4b-4d57-8a0e-7c0a55a1b202";
-const NOW: i64 = 1_790_000_000;
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
 struct Run {
@@ -79,9 +64,9 @@ fn config() -> Value {
     json!({
         "tenants": [{"tenant_id": TENANT, "audiences": ["api://jira-gateway"], "jwks": {"cluster": "entra"}}],
         "clients": [
-            {"name": "reporting-bot", "app_id": REPORTING,
+            {"name": "reporting-bot", "app_id": REPORTING_BOT,
              "allow": [{"methods": ["GET"], "paths": ["/rest/api/2/search", "/rest/api/2/issue/*"]}]},
-            {"name": "ci-pipeline", "app_id": CI, "required_roles": ["Jira.Write"],
+            {"name": "ci-pipeline", "app_id": CI_PIPELINE, "required_roles": ["Jira.Write"],
              "upstream_authorization_env": "JIRA_PAT_CI",
              "allow": [{"methods": ["POST"], "paths": ["/rest/api/2/issue"]},
                        {"methods": ["GET", "PUT"], "paths": ["/rest/api/2/issue/*"], "projects": ["OPS"]}],
@@ -95,45 +80,22 @@ fn config_file(name: &str, config: &Value) -> String {
     scratch(name, &config.to_string())
 }
 
-fn key(name: &str) -> RsaPrivateKey {
-    let pem = match name {
-        "a" => include_str!("../../core/fixtures/tenant-key-a.pem"),
-        "b" => include_str!("../../core/fixtures/tenant-key-b.pem"),
-        "attacker" => include_str!("../../core/fixtures/attacker-key.pem"),
-        other => panic!("no fixture key {other}"),
-    };
-    RsaPrivateKey::from_pkcs8_pem(pem).unwrap()
-}
-
-fn b64(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
 fn sign(key: &RsaPrivateKey, kid: &str, claims: &Value) -> String {
-    let header = json!({"typ": "JWT", "alg": "RS256", "kid": kid});
-    let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
-    let signature = SigningKey::<Sha256>::new(key.clone()).sign(input.as_bytes());
-    format!("{input}.{}", b64(signature.to_bytes()))
+    jira_entra_guard_fixtures::sign(key, &header(kid), claims)
 }
 
 /// A JWKS file shaped like Entra ID's, with the public half of `key`.
 fn jwks_file(name: &str, kid: &str, key: &RsaPrivateKey) -> String {
-    let document = json!({"keys": [{
-        "kty": "RSA", "use": "sig", "kid": kid,
-        "n": b64(key.n().to_bytes_be()), "e": b64(key.e().to_bytes_be()),
-    }]});
-    scratch(name, &document.to_string())
+    scratch(name, &json!({"keys": [jwk(kid, key)]}).to_string())
 }
 
-/// A v2 application token of `app_id` at [`NOW`].
+/// A v2 application token of `app_id` at [`NOW`], for the App ID URI.
 fn claims(app_id: &str, roles: &[&str]) -> Value {
-    json!({
-        "aud": "api://jira-gateway",
-        "iss": format!("https://login.microsoftonline.com/{TENANT}/v2.0"),
-        "iat": NOW - 300, "nbf": NOW - 300, "exp": NOW + 3300,
-        "azp": app_id, "azpacr": "2", "idtyp": "app", "roles": roles,
-        "tid": TENANT, "ver": "2.0",
-    })
+    let mut claims = v2_claims();
+    claims["aud"] = json!(API_URI);
+    claims["azp"] = json!(app_id);
+    claims["roles"] = json!(roles);
+    claims
 }
 
 fn check_token(config: &str, method: &str, path: &str, token: &str, jwks: &str) -> Run {
@@ -345,7 +307,7 @@ fn check_by_app_id_allows_and_names_the_rule_and_client() {
         "--path",
         "/rest/api/2/issue/OPS-7",
         "--app-id",
-        CI,
+        CI_PIPELINE,
         "--roles",
         "Jira.Read,Jira.Write",
     ]);
@@ -374,7 +336,7 @@ fn check_by_app_id_denies_with_status_reason_and_code() {
         "--path",
         "/rest/api/2/issue/SEC-1",
         "--app-id",
-        CI,
+        CI_PIPELINE,
         "--roles",
         "Jira.Write",
     ]);
@@ -402,7 +364,7 @@ fn check_by_app_id_applies_roles_and_credential_type() {
         "--path",
         "/rest/api/2/issue",
         "--app-id",
-        CI,
+        CI_PIPELINE,
         "--json",
     ];
     let code_of = |out: &Run| -> Value {
@@ -430,7 +392,7 @@ fn check_json_output_is_one_object() {
         "--path",
         "/rest/api/2/issue/OPS-1",
         "--app-id",
-        CI,
+        CI_PIPELINE,
         "--roles",
         "Jira.Write",
         "--json",
@@ -441,7 +403,7 @@ fn check_json_output_is_one_object() {
         verdict,
         json!({
             "decision": "deny", "status": 403, "reason": "request denied by policy",
-            "code": "denied_by_rule", "rule": null, "client": "ci-pipeline", "app_id": CI,
+            "code": "denied_by_rule", "rule": null, "client": "ci-pipeline", "app_id": CI_PIPELINE,
             "mode": "enforce", "caller": "app-id", "upstream_authorization_replaced": false,
             "projects": "path: OPS",
             "notes": []
@@ -473,8 +435,8 @@ fn check_reports_a_denial_that_audit_mode_only_logs() {
         assert_eq!(out.code, 1, "the exit code reports the decision");
         serde_json::from_str::<Value>(&out.stdout).unwrap()["mode"].clone()
     };
-    assert_eq!(deny(REPORTING), json!("audit"));
-    assert_eq!(deny(CI), json!("enforce"));
+    assert_eq!(deny(REPORTING_BOT), json!("audit"));
+    assert_eq!(deny(CI_PIPELINE), json!("enforce"));
     document["mode"] = json!("audit");
     let file = config_file("audit-all.json", &document);
     let out = run(&[
@@ -485,7 +447,7 @@ fn check_reports_a_denial_that_audit_mode_only_logs() {
         "--path",
         "/rest/api/2/issue/OPS-1",
         "--app-id",
-        CI,
+        CI_PIPELINE,
         "--roles",
         "Jira.Write",
         "--env",
@@ -509,7 +471,7 @@ fn check_runs_the_filters_request_checks_before_the_acl() {
         "--path",
         "/rest/api/2/issue/%2e%2e/myself",
         "--app-id",
-        REPORTING,
+        REPORTING_BOT,
         "--json",
     ]);
     assert_eq!(out.code, 1);
@@ -522,7 +484,7 @@ fn check_runs_the_filters_request_checks_before_the_acl() {
         "--path",
         "/rest/api/2/issue/OPS-1",
         "--app-id",
-        REPORTING,
+        REPORTING_BOT,
         "-H",
         "X-HTTP-Method-Override: DELETE",
         "--json",
@@ -579,7 +541,7 @@ fn check_needs_the_tenant_when_an_app_id_is_in_several() {
         "--path",
         "/rest/api/2/issue/OPS-1",
         "--app-id",
-        REPORTING,
+        REPORTING_BOT,
     ]);
     assert_eq!(out.code, 2);
     assert!(
@@ -595,7 +557,7 @@ fn check_needs_the_tenant_when_an_app_id_is_in_several() {
         "--path",
         "/rest/api/2/issue/SEC-1",
         "--app-id",
-        REPORTING,
+        REPORTING_BOT,
         "--tenant",
         OTHER_TENANT,
     ]);
@@ -611,7 +573,7 @@ fn check_needs_the_tenant_when_an_app_id_is_in_several() {
 fn check_with_a_signed_token_allows_what_the_filter_allows() {
     let config = config_file("token.json", &config());
     let jwks = jwks_file("jwks-a.json", "key-a", &key("a"));
-    let token = sign(&key("a"), "key-a", &claims(REPORTING, &[]));
+    let token = sign(&key("a"), "key-a", &claims(REPORTING_BOT, &[]));
     let out = check_token(&config, "GET", "/rest/api/2/issue/OPS-1", &token, &jwks);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert!(
@@ -626,7 +588,7 @@ fn check_with_a_signed_token_allows_what_the_filter_allows() {
 fn check_with_a_signed_token_names_the_client_it_refuses() {
     let config = config_file("token-deny.json", &config());
     let jwks = jwks_file("jwks-a-deny.json", "key-a", &key("a"));
-    let token = sign(&key("a"), "key-a", &claims(REPORTING, &[]));
+    let token = sign(&key("a"), "key-a", &claims(REPORTING_BOT, &[]));
     let out = check_token(&config, "DELETE", "/rest/api/2/issue/OPS-1", &token, &jwks);
     assert_eq!(out.code, 1);
     assert_eq!(
@@ -673,7 +635,7 @@ fn check_with_a_token_refuses_unknown_keys_forgeries_and_expiry() {
         )
     };
     let now = NOW.to_string();
-    let good = claims(REPORTING, &[]);
+    let good = claims(REPORTING_BOT, &[]);
     let other_key = sign(&key("b"), "key-b", &good);
     assert_eq!(reason(&other_key, &now), (401, "unknown_key".into()));
     let forged = sign(&key("attacker"), "key-a", &good);
@@ -689,13 +651,13 @@ fn check_understands_a_tenants_cloud_and_names_the_cloud_of_a_foreign_issuer() {
     usgov["tenants"][0]["cloud"] = json!("usgov");
     let usgov_file = config_file("cloud-usgov.json", &usgov);
     let jwks = jwks_file("jwks-cloud.json", "key-a", &key("a"));
-    let mut gov_claims = claims(REPORTING, &[]);
+    let mut gov_claims = claims(REPORTING_BOT, &[]);
     gov_claims["iss"] = json!(format!("https://login.microsoftonline.us/{TENANT}/v2.0"));
     let gov = sign(&key("a"), "key-a", &gov_claims);
     let out = check_token(&usgov_file, "GET", "/rest/api/2/search", &gov, &jwks);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
 
-    let public = sign(&key("a"), "key-a", &claims(REPORTING, &[]));
+    let public = sign(&key("a"), "key-a", &claims(REPORTING_BOT, &[]));
     let out = check_token(&usgov_file, "GET", "/rest/api/2/search", &public, &jwks);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     assert!(
@@ -738,7 +700,7 @@ fn check_with_key_sets_per_tenant_reports_a_tenant_without_one() {
     document["clients"][1]["tenant_id"] = json!(TENANT);
     let config = config_file("two-tenants.json", &document);
     let jwks = jwks_file("jwks-other.json", "key-a", &key("a"));
-    let token = sign(&key("a"), "key-a", &claims(REPORTING, &[]));
+    let token = sign(&key("a"), "key-a", &claims(REPORTING_BOT, &[]));
     let now = NOW.to_string();
     let out = run(&[
         "check",
@@ -785,7 +747,11 @@ fn check_with_key_sets_per_tenant_reports_a_tenant_without_one() {
 fn check_decode_only_applies_the_acl_without_verifying_and_warns() {
     let config = config_file("decode-only.json", &config());
     let now = NOW.to_string();
-    let forged = sign(&key("attacker"), "nobody", &claims(CI, &["Jira.Write"]));
+    let forged = sign(
+        &key("attacker"),
+        "nobody",
+        &claims(CI_PIPELINE, &["Jira.Write"]),
+    );
     let token_file = scratch("token.txt", &format!("{forged}\n"));
     let out = run(&[
         "check",
@@ -815,7 +781,7 @@ fn check_decode_only_applies_the_acl_without_verifying_and_warns() {
         "{}",
         out.stderr
     );
-    let no_role = sign(&key("attacker"), "nobody", &claims(CI, &[]));
+    let no_role = sign(&key("attacker"), "nobody", &claims(CI_PIPELINE, &[]));
     let out = run(&[
         "check",
         &config,
@@ -877,7 +843,14 @@ fn check_usage_and_configuration_errors_exit_2() {
     let out = run(&["check", &config, "--method", "GET", "--path", "/x"]);
     assert_eq!(out.code, 2, "neither --token nor --app-id");
     let out = run(&[
-        "check", &config, "--method", "GET", "--path", "/x", "--app-id", CI,
+        "check",
+        &config,
+        "--method",
+        "GET",
+        "--path",
+        "/x",
+        "--app-id",
+        CI_PIPELINE,
     ]);
     assert_eq!(out.code, 2, "refused configuration (JIRA_PAT_CI unset)");
     assert!(
@@ -1016,7 +989,7 @@ fn scoped_check(extra: &[&str]) -> Run {
         "--env",
         "JIRA_PAT_CI=Bearer ci-pat",
         "--app-id",
-        CI,
+        CI_PIPELINE,
         "--roles",
         "Jira.Write",
     ];

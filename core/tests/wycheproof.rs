@@ -19,9 +19,7 @@
 // This whole file is test code; clippy.toml's test allowances cover only `#[test]` functions,
 // not the helpers an integration test shares between them.
 #![allow(
-    clippy::unwrap_used,
     clippy::expect_used,
-    clippy::panic,
     clippy::indexing_slicing,
     clippy::arithmetic_side_effects
 )]
