@@ -11,9 +11,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use jira_entra_guard_core::config::{compile_policy, schema};
-use jira_entra_guard_fixtures::{
-    header, jwk, key, v2_claims, API_URI, CI_PIPELINE, NOW, OTHER_TENANT, REPORTING_BOT, TENANT,
-};
+use jira_entra_guard_fixtures::{header, jwk, key, v2_claims, API_URI, NOW, OTHER_TENANT, TENANT};
+use jira_entra_guard_fixtures::{CI_PIPELINE as CI, REPORTING_BOT as REPORTING};
 use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
 
@@ -64,9 +63,9 @@ fn config() -> Value {
     json!({
         "tenants": [{"tenant_id": TENANT, "audiences": ["api://jira-gateway"], "jwks": {"cluster": "entra"}}],
         "clients": [
-            {"name": "reporting-bot", "app_id": REPORTING_BOT,
+            {"name": "reporting-bot", "app_id": REPORTING,
              "allow": [{"methods": ["GET"], "paths": ["/rest/api/2/search", "/rest/api/2/issue/*"]}]},
-            {"name": "ci-pipeline", "app_id": CI_PIPELINE, "required_roles": ["Jira.Write"],
+            {"name": "ci-pipeline", "app_id": CI, "required_roles": ["Jira.Write"],
              "upstream_authorization_env": "JIRA_PAT_CI",
              "allow": [{"methods": ["POST"], "paths": ["/rest/api/2/issue"]},
                        {"methods": ["GET", "PUT"], "paths": ["/rest/api/2/issue/*"], "projects": ["OPS"]}],
@@ -307,7 +306,7 @@ fn check_by_app_id_allows_and_names_the_rule_and_client() {
         "--path",
         "/rest/api/2/issue/OPS-7",
         "--app-id",
-        CI_PIPELINE,
+        CI,
         "--roles",
         "Jira.Read,Jira.Write",
     ]);
@@ -336,7 +335,7 @@ fn check_by_app_id_denies_with_status_reason_and_code() {
         "--path",
         "/rest/api/2/issue/SEC-1",
         "--app-id",
-        CI_PIPELINE,
+        CI,
         "--roles",
         "Jira.Write",
     ]);
@@ -364,7 +363,7 @@ fn check_by_app_id_applies_roles_and_credential_type() {
         "--path",
         "/rest/api/2/issue",
         "--app-id",
-        CI_PIPELINE,
+        CI,
         "--json",
     ];
     let code_of = |out: &Run| -> Value {
@@ -392,7 +391,7 @@ fn check_json_output_is_one_object() {
         "--path",
         "/rest/api/2/issue/OPS-1",
         "--app-id",
-        CI_PIPELINE,
+        CI,
         "--roles",
         "Jira.Write",
         "--json",
@@ -403,7 +402,7 @@ fn check_json_output_is_one_object() {
         verdict,
         json!({
             "decision": "deny", "status": 403, "reason": "request denied by policy",
-            "code": "denied_by_rule", "rule": null, "client": "ci-pipeline", "app_id": CI_PIPELINE,
+            "code": "denied_by_rule", "rule": null, "client": "ci-pipeline", "app_id": CI,
             "mode": "enforce", "caller": "app-id", "upstream_authorization_replaced": false,
             "projects": "path: OPS",
             "notes": []
@@ -435,8 +434,8 @@ fn check_reports_a_denial_that_audit_mode_only_logs() {
         assert_eq!(out.code, 1, "the exit code reports the decision");
         serde_json::from_str::<Value>(&out.stdout).unwrap()["mode"].clone()
     };
-    assert_eq!(deny(REPORTING_BOT), json!("audit"));
-    assert_eq!(deny(CI_PIPELINE), json!("enforce"));
+    assert_eq!(deny(REPORTING), json!("audit"));
+    assert_eq!(deny(CI), json!("enforce"));
     document["mode"] = json!("audit");
     let file = config_file("audit-all.json", &document);
     let out = run(&[
@@ -447,7 +446,7 @@ fn check_reports_a_denial_that_audit_mode_only_logs() {
         "--path",
         "/rest/api/2/issue/OPS-1",
         "--app-id",
-        CI_PIPELINE,
+        CI,
         "--roles",
         "Jira.Write",
         "--env",
@@ -471,7 +470,7 @@ fn check_runs_the_filters_request_checks_before_the_acl() {
         "--path",
         "/rest/api/2/issue/%2e%2e/myself",
         "--app-id",
-        REPORTING_BOT,
+        REPORTING,
         "--json",
     ]);
     assert_eq!(out.code, 1);
@@ -484,7 +483,7 @@ fn check_runs_the_filters_request_checks_before_the_acl() {
         "--path",
         "/rest/api/2/issue/OPS-1",
         "--app-id",
-        REPORTING_BOT,
+        REPORTING,
         "-H",
         "X-HTTP-Method-Override: DELETE",
         "--json",
@@ -541,7 +540,7 @@ fn check_needs_the_tenant_when_an_app_id_is_in_several() {
         "--path",
         "/rest/api/2/issue/OPS-1",
         "--app-id",
-        REPORTING_BOT,
+        REPORTING,
     ]);
     assert_eq!(out.code, 2);
     assert!(
@@ -557,7 +556,7 @@ fn check_needs_the_tenant_when_an_app_id_is_in_several() {
         "--path",
         "/rest/api/2/issue/SEC-1",
         "--app-id",
-        REPORTING_BOT,
+        REPORTING,
         "--tenant",
         OTHER_TENANT,
     ]);
@@ -573,7 +572,7 @@ fn check_needs_the_tenant_when_an_app_id_is_in_several() {
 fn check_with_a_signed_token_allows_what_the_filter_allows() {
     let config = config_file("token.json", &config());
     let jwks = jwks_file("jwks-a.json", "key-a", &key("a"));
-    let token = sign(&key("a"), "key-a", &claims(REPORTING_BOT, &[]));
+    let token = sign(&key("a"), "key-a", &claims(REPORTING, &[]));
     let out = check_token(&config, "GET", "/rest/api/2/issue/OPS-1", &token, &jwks);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert!(
@@ -588,7 +587,7 @@ fn check_with_a_signed_token_allows_what_the_filter_allows() {
 fn check_with_a_signed_token_names_the_client_it_refuses() {
     let config = config_file("token-deny.json", &config());
     let jwks = jwks_file("jwks-a-deny.json", "key-a", &key("a"));
-    let token = sign(&key("a"), "key-a", &claims(REPORTING_BOT, &[]));
+    let token = sign(&key("a"), "key-a", &claims(REPORTING, &[]));
     let out = check_token(&config, "DELETE", "/rest/api/2/issue/OPS-1", &token, &jwks);
     assert_eq!(out.code, 1);
     assert_eq!(
@@ -635,7 +634,7 @@ fn check_with_a_token_refuses_unknown_keys_forgeries_and_expiry() {
         )
     };
     let now = NOW.to_string();
-    let good = claims(REPORTING_BOT, &[]);
+    let good = claims(REPORTING, &[]);
     let other_key = sign(&key("b"), "key-b", &good);
     assert_eq!(reason(&other_key, &now), (401, "unknown_key".into()));
     let forged = sign(&key("attacker"), "key-a", &good);
@@ -651,13 +650,13 @@ fn check_understands_a_tenants_cloud_and_names_the_cloud_of_a_foreign_issuer() {
     usgov["tenants"][0]["cloud"] = json!("usgov");
     let usgov_file = config_file("cloud-usgov.json", &usgov);
     let jwks = jwks_file("jwks-cloud.json", "key-a", &key("a"));
-    let mut gov_claims = claims(REPORTING_BOT, &[]);
+    let mut gov_claims = claims(REPORTING, &[]);
     gov_claims["iss"] = json!(format!("https://login.microsoftonline.us/{TENANT}/v2.0"));
     let gov = sign(&key("a"), "key-a", &gov_claims);
     let out = check_token(&usgov_file, "GET", "/rest/api/2/search", &gov, &jwks);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
 
-    let public = sign(&key("a"), "key-a", &claims(REPORTING_BOT, &[]));
+    let public = sign(&key("a"), "key-a", &claims(REPORTING, &[]));
     let out = check_token(&usgov_file, "GET", "/rest/api/2/search", &public, &jwks);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     assert!(
@@ -700,7 +699,7 @@ fn check_with_key_sets_per_tenant_reports_a_tenant_without_one() {
     document["clients"][1]["tenant_id"] = json!(TENANT);
     let config = config_file("two-tenants.json", &document);
     let jwks = jwks_file("jwks-other.json", "key-a", &key("a"));
-    let token = sign(&key("a"), "key-a", &claims(REPORTING_BOT, &[]));
+    let token = sign(&key("a"), "key-a", &claims(REPORTING, &[]));
     let now = NOW.to_string();
     let out = run(&[
         "check",
@@ -747,11 +746,7 @@ fn check_with_key_sets_per_tenant_reports_a_tenant_without_one() {
 fn check_decode_only_applies_the_acl_without_verifying_and_warns() {
     let config = config_file("decode-only.json", &config());
     let now = NOW.to_string();
-    let forged = sign(
-        &key("attacker"),
-        "nobody",
-        &claims(CI_PIPELINE, &["Jira.Write"]),
-    );
+    let forged = sign(&key("attacker"), "nobody", &claims(CI, &["Jira.Write"]));
     let token_file = scratch("token.txt", &format!("{forged}\n"));
     let out = run(&[
         "check",
@@ -781,7 +776,7 @@ fn check_decode_only_applies_the_acl_without_verifying_and_warns() {
         "{}",
         out.stderr
     );
-    let no_role = sign(&key("attacker"), "nobody", &claims(CI_PIPELINE, &[]));
+    let no_role = sign(&key("attacker"), "nobody", &claims(CI, &[]));
     let out = run(&[
         "check",
         &config,
@@ -843,14 +838,7 @@ fn check_usage_and_configuration_errors_exit_2() {
     let out = run(&["check", &config, "--method", "GET", "--path", "/x"]);
     assert_eq!(out.code, 2, "neither --token nor --app-id");
     let out = run(&[
-        "check",
-        &config,
-        "--method",
-        "GET",
-        "--path",
-        "/x",
-        "--app-id",
-        CI_PIPELINE,
+        "check", &config, "--method", "GET", "--path", "/x", "--app-id", CI,
     ]);
     assert_eq!(out.code, 2, "refused configuration (JIRA_PAT_CI unset)");
     assert!(
@@ -989,7 +977,7 @@ fn scoped_check(extra: &[&str]) -> Run {
         "--env",
         "JIRA_PAT_CI=Bearer ci-pat",
         "--app-id",
-        CI_PIPELINE,
+        CI,
         "--roles",
         "Jira.Write",
     ];
