@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Mutation testing of the security-critical core files: `scripts/mutants.sh [file...]` (default:
-# token/{verify,claims,jws,bearer,strict_json}.rs, policy/{acl,jql,scope,strict_json}.rs,
+# token/{verify,claims,jws,bearer,strict_json}.rs, policy/{acl,jql,scope,strict_json}.rs, hex.rs,
 # path.rs, jwks.rs, cloud.rs). cargo-mutants is installed from crates.io when missing.
 #
 # Each file is run on its own, one mutant at a time, against the core crate's tests only (unit,
@@ -24,6 +24,7 @@ fi
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
   files=(
+    core/src/hex.rs
     core/src/token/verify.rs core/src/token/claims.rs core/src/token/jws.rs
     core/src/token/bearer.rs core/src/token/strict_json.rs core/src/policy/acl.rs
     core/src/policy/jql.rs core/src/policy/scope.rs core/src/policy/strict_json.rs

@@ -1,5 +1,5 @@
-//! Hexadecimal digits, the way GUIDs and a path's percent-escapes spell bytes: two digits, either
-//! case, make one byte.
+//! Hexadecimal digits, the way GUIDs and percent-escapes (in a path, a query parameter's name, a
+//! form body) spell bytes: two digits, either case, make one byte.
 
 /// The byte the digits `high` and `low` spell, or `None` when either is not a hex digit.
 pub(crate) fn byte(high: u8, low: u8) -> Option<u8> {

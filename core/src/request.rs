@@ -65,11 +65,8 @@ fn decoded_name_is(raw: &[u8], expected: &[u8]) -> bool {
     loop {
         let (byte, tail) = match rest {
             [] => return expected.next().is_none(),
-            [b'%', high, low, tail @ ..] if hex(*high).is_some() && hex(*low).is_some() => {
-                let byte = hex(*high)
-                    .zip(hex(*low))
-                    .map_or(b'%', |(h, l)| h.wrapping_shl(4) | l);
-                (byte, tail)
+            [b'%', high, low, tail @ ..] if crate::hex::byte(*high, *low).is_some() => {
+                (crate::hex::byte(*high, *low).unwrap_or(b'%'), tail)
             }
             [b'+', tail @ ..] => (b' ', tail),
             [byte, tail @ ..] => (*byte, tail),
@@ -82,12 +79,6 @@ fn decoded_name_is(raw: &[u8], expected: &[u8]) -> bool {
         }
         rest = tail;
     }
-}
-
-fn hex(digit: u8) -> Option<u8> {
-    char::from(digit)
-        .to_digit(16)
-        .and_then(|d| u8::try_from(d).ok())
 }
 
 #[cfg(test)]
