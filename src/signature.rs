@@ -5,7 +5,7 @@
 use jira_entra_guard_core::host_crypto::{
     broken_probe, decode_result, encode_arguments, probe, SignatureBackend, FUNCTION, PROBE_MESSAGE,
 };
-use jira_entra_guard_core::jwks::{SignatureVerifier, VerificationKey};
+use jira_entra_guard_core::keys::jwks::{SignatureVerifier, VerificationKey};
 use proxy_wasm::hostcalls;
 
 /// Checks signatures through Envoy's `verify_signature`.

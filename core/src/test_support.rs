@@ -10,7 +10,7 @@ use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
+use crate::keys::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
 use crate::policy::{Policy, TenantIndex};
 
 pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";

@@ -6,7 +6,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jira_entra_guard_core::config::compile_policy;
-use jira_entra_guard_core::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
+use jira_entra_guard_core::keys::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
 use jira_entra_guard_core::policy::{Policy, TenantIndex};
 use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
 use rsa::pkcs8::DecodePrivateKey;

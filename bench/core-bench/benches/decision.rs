@@ -29,7 +29,7 @@ use sha2::Sha256;
 
 use jira_entra_guard_core::config::compile_policy;
 use jira_entra_guard_core::decide::{decide, Decision};
-use jira_entra_guard_core::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
+use jira_entra_guard_core::keys::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
 use jira_entra_guard_core::path::canonical_path;
 use jira_entra_guard_core::policy::{Caller, Policy, RequestTarget, TenantIndex};
 use jira_entra_guard_core::request::RequestHead;

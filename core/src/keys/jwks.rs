@@ -578,7 +578,7 @@ mod tests {
 
     /// A self-signed certificate for fixture key `a` (made with openssl, see fixtures/README.md).
     fn cert_a() -> Vec<u8> {
-        let pem = include_str!("../fixtures/tenant-key-a.crt");
+        let pem = include_str!("../../fixtures/tenant-key-a.crt");
         let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
         base64::engine::general_purpose::STANDARD
             .decode(body)
