@@ -692,3 +692,792 @@ fn report(tenant_id: &str, finish: &Finish, now_ms: u64, kept: usize) -> Vec<Com
     };
     vec![Command::CountFetch(outcome), Command::Log { level, text }]
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::keys::jwks::{KeySetState, KeySets};
+    use crate::keys::schedule::ScheduleSettings;
+    use crate::test_support::{jwk, key};
+
+    const T0: TenantIndex = TenantIndex(0);
+    const TENANT_ID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const START: u64 = 1_700_000_000_000;
+    const HOUR: u64 = 3_600_000;
+
+    fn source(discovery: bool) -> JwksSource {
+        JwksSource {
+            cluster: "entra".into(),
+            authority: "login.microsoftonline.com".into(),
+            path: format!("/{TENANT_ID}/discovery/v2.0/keys"),
+            discovery_path: discovery
+                .then(|| format!("/{TENANT_ID}/v2.0/.well-known/openid-configuration")),
+            refresh_seconds: 3_600,
+            min_refetch_seconds: 300,
+            max_stale_seconds: 86_400,
+            fetch_timeout_ms: 2_500,
+        }
+    }
+
+    fn key_set() -> Vec<u8> {
+        json!({"keys": [jwk("key-a", &key("a"))]})
+            .to_string()
+            .into_bytes()
+    }
+
+    /// Envoy's shared data as one Envoy process holds it, for the VMs of a test.
+    #[derive(Debug, Default)]
+    struct SharedData {
+        record: Option<(Vec<u8>, u32)>,
+        document: Option<Vec<u8>>,
+        /// The next this many record writes find the record changed by some other VM.
+        races_to_lose: usize,
+        /// Every record write is refused with this status.
+        refusal: Option<String>,
+    }
+
+    impl SharedData {
+        fn record(&self) -> SharedKeyRecord {
+            self.record
+                .as_ref()
+                .and_then(|(bytes, _)| SharedKeyRecord::decode(bytes))
+                .unwrap_or_default()
+        }
+
+        fn store(&mut self, record: &SharedKeyRecord) {
+            let cas = self.record.as_ref().map_or(1, |r| r.1.wrapping_add(1));
+            self.record = Some((record.encode(), cas));
+        }
+
+        fn write(&mut self, bytes: Vec<u8>, cas: Option<u32>) -> WriteResult {
+            if let Some(status) = &self.refusal {
+                return WriteResult::Failed(status.clone());
+            }
+            if self.races_to_lose > 0 {
+                self.races_to_lose = self.races_to_lose.saturating_sub(1);
+                let record = self.record();
+                self.store(&record);
+                return WriteResult::CasMismatch;
+            }
+            let current = self.record.as_ref().map(|r| r.1);
+            if cas.is_some() && cas != current {
+                return WriteResult::CasMismatch;
+            }
+            let next = current.map_or(1, |c| c.wrapping_add(1));
+            self.record = Some((bytes, next));
+            WriteResult::Stored
+        }
+    }
+
+    /// One VM: its lifecycle and key store, and a shell that carries out the shared-data
+    /// commands against [`SharedData`] and records every command in order.
+    struct Vm {
+        lifecycle: KeyLifecycle,
+        keys: KeyStore,
+        commands: Vec<Command>,
+    }
+
+    impl Vm {
+        fn new(discovery: bool) -> Self {
+            let source = source(discovery);
+            Vm {
+                keys: KeyStore::new(vec![ScheduleSettings::for_source(&source)]),
+                lifecycle: KeyLifecycle::new(vec![(TENANT_ID.to_owned(), source)]),
+                commands: Vec::new(),
+            }
+        }
+
+        fn at(now_ms: u64) -> Moment {
+            Moment { now_ms, jitter: 0 }
+        }
+
+        fn handle(&mut self, data: &mut SharedData, at: Moment, event: Event) {
+            for command in self.lifecycle.handle(&mut self.keys, at, event) {
+                self.commands.push(command.clone());
+                let answer = match command {
+                    Command::ReadRecord { tenant } => Event::RecordRead {
+                        tenant,
+                        bytes: data.record.as_ref().map(|r| r.0.clone()),
+                        cas: data.record.as_ref().map(|r| r.1),
+                    },
+                    Command::ReadDocument { tenant } => Event::DocumentRead {
+                        tenant,
+                        document: data.document.clone(),
+                    },
+                    Command::WriteRecord { tenant, bytes, cas } => Event::RecordWritten {
+                        tenant,
+                        result: data.write(bytes, cas),
+                    },
+                    Command::PublishDocument { document, .. } => {
+                        data.document = Some(document);
+                        continue;
+                    }
+                    _ => continue,
+                };
+                self.handle(data, at, answer);
+            }
+        }
+
+        /// A tick at `now_ms`, forgetting the commands of earlier events.
+        fn tick(&mut self, data: &mut SharedData, now_ms: u64) {
+            self.commands.clear();
+            self.handle(data, Self::at(now_ms), Event::Tick);
+        }
+
+        /// The fetches dispatched by the last events: (fetch, path).
+        fn dispatched(&self) -> Vec<(FetchId, String)> {
+            self.commands
+                .iter()
+                .filter_map(|c| match c {
+                    Command::Dispatch { fetch, path, .. } => Some((*fetch, path.clone())),
+                    _ => None,
+                })
+                .collect()
+        }
+
+        /// Answers the fetch dispatched last.
+        fn answer(&mut self, data: &mut SharedData, at: u64, status: Option<&str>, body: &[u8]) {
+            let (fetch, _) = self.dispatched().pop().expect("a fetch in flight");
+            self.commands.clear();
+            let answer = Event::FetchAnswered {
+                fetch,
+                status: status.map(str::to_owned),
+                body: body.to_vec(),
+            };
+            self.handle(data, Self::at(at), answer);
+        }
+
+        fn logs(&self) -> Vec<(LogLevel, String)> {
+            self.commands
+                .iter()
+                .filter_map(|c| match c {
+                    Command::Log { level, text } => Some((*level, text.clone())),
+                    _ => None,
+                })
+                .collect()
+        }
+
+        fn counted(&self) -> Vec<FetchOutcome> {
+            self.commands
+                .iter()
+                .filter_map(|c| match c {
+                    Command::CountFetch(outcome) => Some(*outcome),
+                    _ => None,
+                })
+                .collect()
+        }
+
+        fn saw(&self, wanted: &Command) -> bool {
+            self.commands.contains(wanted)
+        }
+
+        fn state(&self, now_ms: u64) -> &'static str {
+            match self.keys.at(now_ms).state(T0) {
+                KeySetState::Ready(_) => "ready",
+                KeySetState::Loading => "loading",
+                KeySetState::Unavailable(_) => "unavailable",
+            }
+        }
+    }
+
+    /// A VM whose first fetch brought one usable key at `START`.
+    fn fetched(data: &mut SharedData) -> Vm {
+        let mut vm = Vm::new(false);
+        vm.tick(data, START);
+        vm.answer(data, START + 100, Some("200"), &key_set());
+        vm
+    }
+
+    #[test]
+    fn first_tick_claims_the_record_and_dispatches_the_key_set_fetch() {
+        let mut data = SharedData::default();
+        let mut vm = Vm::new(false);
+        vm.tick(&mut data, START);
+        assert!(vm.saw(&Command::Dispatch {
+            fetch: FetchId(0),
+            cluster: "entra".into(),
+            authority: "login.microsoftonline.com".into(),
+            path: format!("/{TENANT_ID}/discovery/v2.0/keys"),
+            timeout_ms: 2_500,
+        }));
+        assert_eq!(data.record().lease_until_ms, START + 3_500);
+        assert_eq!(vm.state(START), "loading", "the claim is taken in");
+        assert!(vm.saw(&Command::KeysChanged { tenant: T0 }));
+    }
+
+    #[test]
+    fn a_good_key_set_is_published_before_the_record_that_announces_it() {
+        let mut data = SharedData::default();
+        let vm = fetched(&mut data);
+        let publish = vm
+            .commands
+            .iter()
+            .position(|c| matches!(c, Command::PublishDocument { .. }));
+        let write = vm
+            .commands
+            .iter()
+            .position(|c| matches!(c, Command::WriteRecord { .. }));
+        assert!(publish.is_some() && publish < write, "{:?}", vm.commands);
+        assert_eq!(data.document, Some(key_set()));
+        let record = data.record();
+        assert_eq!((record.generation, record.lease_until_ms), (1, 0));
+        assert_eq!(record.next_attempt_ms, START + 100 + HOUR);
+    }
+
+    #[test]
+    fn a_good_key_set_is_parsed_once_installed_counted_and_logged() {
+        let mut data = SharedData::default();
+        let mut vm = fetched(&mut data);
+        assert_eq!(vm.keys.usable_keys(T0), 1);
+        assert_eq!(vm.state(START + 200), "ready");
+        assert_eq!(vm.counted(), vec![FetchOutcome::Success]);
+        assert_eq!(
+            vm.logs(),
+            vec![(
+                LogLevel::Info,
+                format!("key set for tenant {TENANT_ID}: fetched (scheduled), 1 usable keys, 0 skipped; next refresh in 3600s")
+            )]
+        );
+        assert!(vm.saw(&Command::KeysChanged { tenant: T0 }));
+        // This VM parsed the set from the response: it never reads the shared document back.
+        vm.tick(&mut data, START + 1_000);
+        assert!(
+            !vm.saw(&Command::ReadDocument { tenant: T0 }),
+            "{:?}",
+            vm.commands
+        );
+        assert!(vm.dispatched().is_empty());
+    }
+
+    #[test]
+    fn skipped_entries_are_named_in_the_fetch_log_line() {
+        let mut data = SharedData::default();
+        let mut vm = Vm::new(false);
+        vm.tick(&mut data, START);
+        let mut entries = vec![jwk("key-a", &key("a"))];
+        entries.push(json!({"kty": "EC", "kid": "ec"}));
+        let body = json!({ "keys": entries }).to_string();
+        vm.answer(&mut data, START, Some("200"), body.as_bytes());
+        let (_, text) = vm.logs().pop().unwrap();
+        assert!(
+            text.contains(": fetched (scheduled), 1 usable keys, 1 skipped (keys[1] (kid \"ec\")"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_record_that_is_not_due_is_not_claimed() {
+        let mut data = SharedData::default();
+        let mut vm = fetched(&mut data);
+        vm.tick(&mut data, START + 100 + HOUR - 1);
+        assert!(vm.dispatched().is_empty());
+        assert!(!vm
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::WriteRecord { .. })));
+    }
+
+    #[test]
+    fn a_due_refresh_is_claimed_and_fetched() {
+        let mut data = SharedData::default();
+        let mut vm = fetched(&mut data);
+        vm.tick(&mut data, START + 100 + HOUR);
+        assert_eq!(vm.dispatched().len(), 1);
+        vm.answer(&mut data, START + 200 + HOUR, Some("200"), &key_set());
+        assert_eq!(data.record().generation, 2);
+        assert_eq!(vm.counted(), vec![FetchOutcome::Success]);
+    }
+
+    #[test]
+    fn a_fetch_in_flight_in_another_vm_is_waited_for_not_claimed_again() {
+        let mut data = SharedData::default();
+        let mut first = Vm::new(false);
+        let mut second = Vm::new(false);
+        first.tick(&mut data, START);
+        second.tick(&mut data, START + 10);
+        assert_eq!(first.dispatched().len(), 1);
+        assert!(second.dispatched().is_empty());
+        assert_eq!(second.state(START + 10), "loading");
+    }
+
+    #[test]
+    fn an_expired_lease_is_taken_over() {
+        let mut data = SharedData::default();
+        let mut first = Vm::new(false);
+        let mut second = Vm::new(false);
+        first.tick(&mut data, START);
+        second.tick(&mut data, START + 3_500);
+        assert_eq!(second.dispatched().len(), 1);
+    }
+
+    #[test]
+    fn a_claim_lost_to_another_vms_change_fetches_nothing() {
+        let mut data = SharedData::default();
+        let mut vm = Vm::new(false);
+        data.races_to_lose = 1;
+        vm.tick(&mut data, START);
+        assert!(vm.dispatched().is_empty());
+        assert!(vm.logs().is_empty());
+    }
+
+    #[test]
+    fn a_claim_the_host_refuses_to_store_is_logged_and_fetches_nothing() {
+        let mut data = SharedData {
+            refusal: Some("InternalFailure".into()),
+            ..SharedData::default()
+        };
+        let mut vm = Vm::new(false);
+        vm.tick(&mut data, START);
+        assert!(vm.dispatched().is_empty());
+        assert_eq!(
+            vm.logs(),
+            vec![(
+                LogLevel::Warn,
+                "cannot store key record: InternalFailure".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_refetch_is_claimed_early_then_its_waiters_are_settled() {
+        let mut data = SharedData::default();
+        let mut vm = fetched(&mut data);
+        vm.commands.clear();
+        vm.handle(
+            &mut data,
+            Vm::at(START + 1_000),
+            Event::RefetchRequested { tenant: T0 },
+        );
+        vm.handle(&mut data, Vm::at(START + 1_000), Event::Tick);
+        let dispatch = vm
+            .commands
+            .iter()
+            .position(|c| matches!(c, Command::Dispatch { .. }));
+        let settled = vm
+            .commands
+            .iter()
+            .position(|c| *c == Command::RefetchSettled { tenant: T0 });
+        assert!(
+            dispatch.is_some() && dispatch < settled,
+            "{:?}",
+            vm.commands
+        );
+        assert_eq!(data.record().last_refetch_ms, START + 1_000);
+        vm.answer(&mut data, START + 1_100, Some("200"), &key_set());
+        let (_, text) = vm.logs().pop().unwrap();
+        assert!(text.contains(": fetched (unknown key id), "), "{text}");
+    }
+
+    #[test]
+    fn an_unknown_key_refetch_within_the_rate_limit_only_settles_its_waiters() {
+        let mut data = SharedData::default();
+        let mut vm = fetched(&mut data);
+        let mut record = data.record();
+        record.last_refetch_ms = START + 1_000;
+        data.store(&record);
+        vm.tick(&mut data, START + 2_000);
+        vm.commands.clear();
+        vm.handle(
+            &mut data,
+            Vm::at(START + 2_000),
+            Event::RefetchRequested { tenant: T0 },
+        );
+        vm.handle(&mut data, Vm::at(START + 2_000), Event::Tick);
+        assert!(vm.dispatched().is_empty());
+        assert!(vm.saw(&Command::RefetchSettled { tenant: T0 }));
+        // The request is honoured once: the next tick is a plain scheduled one.
+        vm.tick(&mut data, START + 2_250);
+        assert!(!vm.saw(&Command::RefetchSettled { tenant: T0 }));
+    }
+
+    #[test]
+    fn an_unknown_key_refetch_while_a_fetch_is_in_flight_only_settles_its_waiters() {
+        let mut data = SharedData::default();
+        let mut first = Vm::new(false);
+        let mut second = Vm::new(false);
+        first.tick(&mut data, START);
+        second.handle(
+            &mut data,
+            Vm::at(START),
+            Event::RefetchRequested { tenant: T0 },
+        );
+        second.handle(&mut data, Vm::at(START), Event::Tick);
+        assert!(second.dispatched().is_empty());
+        assert!(second.saw(&Command::RefetchSettled { tenant: T0 }));
+    }
+
+    #[test]
+    fn an_unknown_key_refetch_whose_claim_is_lost_settles_its_waiters() {
+        let mut data = SharedData::default();
+        let mut vm = fetched(&mut data);
+        data.races_to_lose = 1;
+        vm.commands.clear();
+        vm.handle(
+            &mut data,
+            Vm::at(START + 1_000),
+            Event::RefetchRequested { tenant: T0 },
+        );
+        vm.handle(&mut data, Vm::at(START + 1_000), Event::Tick);
+        assert!(vm.dispatched().is_empty());
+        assert!(vm.saw(&Command::RefetchSettled { tenant: T0 }));
+    }
+
+    #[test]
+    fn discovery_names_the_key_set_path_then_the_key_set_is_fetched() {
+        let mut data = SharedData::default();
+        let mut vm = Vm::new(true);
+        vm.tick(&mut data, START);
+        assert_eq!(
+            vm.dispatched()[0].1,
+            format!("/{TENANT_ID}/v2.0/.well-known/openid-configuration")
+        );
+        let discovery = json!({
+            "jwks_uri": "https://login.microsoftonline.com/other/discovery/v2.0/keys"
+        })
+        .to_string();
+        vm.answer(&mut data, START + 10, Some("200"), discovery.as_bytes());
+        assert_eq!(vm.dispatched()[0].1, "/other/discovery/v2.0/keys");
+        assert!(
+            vm.logs().is_empty(),
+            "no record is written between the two requests"
+        );
+        vm.answer(&mut data, START + 20, Some("200"), &key_set());
+        assert_eq!(
+            data.record().discovered_path.as_deref(),
+            Some("/other/discovery/v2.0/keys")
+        );
+        assert_eq!(vm.counted(), vec![FetchOutcome::Success]);
+    }
+
+    #[test]
+    fn discovery_pointing_to_another_host_fails_the_fetch() {
+        let mut data = SharedData::default();
+        let mut vm = Vm::new(true);
+        vm.tick(&mut data, START);
+        let discovery = json!({"jwks_uri": "https://evil.example/keys"}).to_string();
+        vm.answer(&mut data, START, Some("200"), discovery.as_bytes());
+        assert!(vm.dispatched().is_empty());
+        assert_eq!(vm.counted(), vec![FetchOutcome::Failure]);
+        let (_, text) = vm.logs().pop().unwrap();
+        assert!(
+            text.contains("failed (scheduled): discovery document: jwks_uri host \"evil.example\" is not the configured authority; refused;"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_discovery_error_status_fails_the_fetch() {
+        let mut data = SharedData::default();
+        let mut vm = Vm::new(true);
+        vm.tick(&mut data, START);
+        vm.answer(&mut data, START, Some("404"), b"");
+        let (_, text) = vm.logs().pop().unwrap();
+        assert!(text.contains("): discovery document: HTTP 404;"), "{text}");
+    }
+
+    #[test]
+    fn a_non_2xx_key_set_fails_the_fetch_and_backs_off() {
+        let mut data = SharedData::default();
+        let mut vm = Vm::new(false);
+        vm.tick(&mut data, START);
+        vm.answer(&mut data, START + 100, Some("503"), b"busy");
+        assert_eq!(vm.counted(), vec![FetchOutcome::Failure]);
+        assert_eq!(
+            vm.logs(),
+            vec![(
+                LogLevel::Warn,
+                format!("key set fetch for tenant {TENANT_ID} failed (scheduled): key set: HTTP 503; no key set yet: requests get 503; next attempt in 1s")
+            )]
+        );
+        let record = data.record();
+        assert_eq!((record.failures, record.lease_until_ms), (1, 0));
+        assert_eq!(record.next_attempt_ms, START + 1_100);
+        assert_eq!(vm.state(START + 200), "unavailable");
+        assert!(vm.saw(&Command::KeysChanged { tenant: T0 }));
+    }
+
+    #[test]
+    fn a_2xx_boundary_is_exact() {
+        for (status, good) in [("199", false), ("200", true), ("299", true), ("300", false)] {
+            let mut data = SharedData::default();
+            let mut vm = Vm::new(false);
+            vm.tick(&mut data, START);
+            vm.answer(&mut data, START, Some(status), &key_set());
+            let outcome = if good {
+                FetchOutcome::Success
+            } else {
+                FetchOutcome::Failure
+            };
+            assert_eq!(vm.counted(), vec![outcome], "{status}");
+        }
+    }
+
+    #[test]
+    fn a_call_without_a_status_is_no_response() {
+        for status in [None, Some("not a number")] {
+            let mut data = SharedData::default();
+            let mut vm = Vm::new(false);
+            vm.tick(&mut data, START);
+            vm.answer(&mut data, START, status, &key_set());
+            let (_, text) = vm.logs().pop().unwrap();
+            assert!(
+                text.contains("): key set: no response (connection failure or timeout);"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unparseable_key_set_fails_the_fetch() {
+        let mut data = SharedData::default();
+        let mut vm = Vm::new(false);
+        vm.tick(&mut data, START);
+        vm.answer(&mut data, START, Some("200"), b"<html>");
+        assert_eq!(vm.counted(), vec![FetchOutcome::Failure]);
+        let (_, text) = vm.logs().pop().unwrap();
+        assert!(text.contains("): key set: not a key set"), "{text}");
+        assert_eq!(data.document, None, "nothing is published");
+    }
+
+    #[test]
+    fn an_empty_or_all_skipped_key_set_fails_the_fetch() {
+        for entries in [json!([]), json!([{"kty": "EC", "kid": "ec"}])] {
+            let mut data = SharedData::default();
+            let mut vm = Vm::new(false);
+            vm.tick(&mut data, START);
+            let body = json!({ "keys": entries }).to_string();
+            vm.answer(&mut data, START, Some("200"), body.as_bytes());
+            assert_eq!(vm.counted(), vec![FetchOutcome::Failure]);
+            let (_, text) = vm.logs().pop().unwrap();
+            assert!(text.contains("): key set: no usable key ("), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_failed_refresh_keeps_the_last_good_set() {
+        let mut data = SharedData::default();
+        let mut vm = fetched(&mut data);
+        vm.tick(&mut data, START + 100 + HOUR);
+        vm.answer(&mut data, START + 200 + HOUR, Some("500"), b"");
+        assert_eq!(
+            vm.logs(),
+            vec![(
+                LogLevel::Warn,
+                format!("key set fetch for tenant {TENANT_ID} failed (scheduled): key set: HTTP 500; keeping the last good set (1 usable keys, fetched 3600s ago); next attempt in 1s")
+            )]
+        );
+        assert_eq!(vm.state(START + 300 + HOUR), "ready");
+        assert_eq!(data.record().generation, 1);
+    }
+
+    #[test]
+    fn a_failure_backs_off_with_the_jitter_it_is_given() {
+        let mut data = SharedData::default();
+        let mut vm = Vm::new(false);
+        vm.tick(&mut data, START);
+        let (fetch, _) = vm.dispatched()[0].clone();
+        vm.commands.clear();
+        let at = Moment {
+            now_ms: START,
+            jitter: 200,
+        };
+        let answer = Event::FetchAnswered {
+            fetch,
+            status: Some("503".into()),
+            body: Vec::new(),
+        };
+        vm.handle(&mut data, at, answer);
+        // 1 s plus 200 ms of its up-to-a-quarter spread.
+        assert_eq!(data.record().next_attempt_ms, START + 1_200);
+        let (_, text) = vm.logs().pop().unwrap();
+        assert!(text.ends_with("; next attempt in 2s"), "{text}");
+        vm.tick(&mut data, START + 1_199);
+        assert!(vm.dispatched().is_empty());
+        vm.tick(&mut data, START + 1_200);
+        assert_eq!(vm.dispatched().len(), 1, "the retry is claimed when due");
+    }
+
+    #[test]
+    fn a_fetch_that_cannot_be_dispatched_fails() {
+        let mut data = SharedData::default();
+        let mut vm = Vm::new(false);
+        vm.tick(&mut data, START);
+        let (fetch, _) = vm.dispatched()[0].clone();
+        vm.commands.clear();
+        let failure = Event::DispatchFailed {
+            fetch,
+            status: "InternalFailure".into(),
+        };
+        vm.handle(&mut data, Vm::at(START), failure);
+        assert_eq!(vm.counted(), vec![FetchOutcome::Failure]);
+        let (_, text) = vm.logs().pop().unwrap();
+        assert!(
+            text.contains(
+                "failed (scheduled): not dispatched to cluster \"entra\" (InternalFailure);"
+            ),
+            "{text}"
+        );
+        assert_eq!(data.record().failures, 1);
+    }
+
+    #[test]
+    fn an_answer_to_no_fetch_of_this_vm_is_ignored() {
+        let mut data = SharedData::default();
+        let mut vm = Vm::new(false);
+        let stray = Event::FetchAnswered {
+            fetch: FetchId(7),
+            status: Some("200".into()),
+            body: key_set(),
+        };
+        assert!(vm
+            .lifecycle
+            .handle(&mut vm.keys, Vm::at(START), stray)
+            .is_empty());
+        let stray = Event::DispatchFailed {
+            fetch: FetchId(7),
+            status: String::new(),
+        };
+        assert!(vm
+            .lifecycle
+            .handle(&mut vm.keys, Vm::at(START), stray)
+            .is_empty());
+        vm.tick(&mut data, START);
+        vm.answer(&mut data, START, Some("200"), &key_set());
+        // Answered once; a second answer to the same fetch changes nothing.
+        let again = Event::FetchAnswered {
+            fetch: FetchId(0),
+            status: Some("200".into()),
+            body: key_set(),
+        };
+        assert!(vm
+            .lifecycle
+            .handle(&mut vm.keys, Vm::at(START), again)
+            .is_empty());
+    }
+
+    #[test]
+    fn recording_a_fetch_retries_when_another_vm_changed_the_record() {
+        let mut data = SharedData::default();
+        let mut vm = Vm::new(false);
+        vm.tick(&mut data, START);
+        data.races_to_lose = CAS_ATTEMPTS - 1;
+        vm.answer(&mut data, START, Some("200"), &key_set());
+        assert_eq!(data.record().generation, 1, "the last attempt is stored");
+        assert_eq!(vm.keys.usable_keys(T0), 1);
+        assert_eq!(vm.counted(), vec![FetchOutcome::Success]);
+        assert!(vm.logs().iter().all(|(level, _)| *level == LogLevel::Info));
+    }
+
+    #[test]
+    fn recording_a_fetch_gives_up_after_too_many_races_but_still_reports_it() {
+        let mut data = SharedData::default();
+        let mut vm = Vm::new(false);
+        vm.tick(&mut data, START);
+        data.races_to_lose = CAS_ATTEMPTS;
+        vm.answer(&mut data, START, Some("200"), &key_set());
+        let writes = vm
+            .commands
+            .iter()
+            .filter(|c| matches!(c, Command::WriteRecord { .. }))
+            .count();
+        assert_eq!(writes, CAS_ATTEMPTS);
+        assert_eq!(data.record().generation, 0);
+        assert_eq!(
+            vm.keys.usable_keys(T0),
+            0,
+            "a set no record announces is not used"
+        );
+        assert_eq!(vm.counted(), vec![FetchOutcome::Success]);
+        assert_eq!(
+            vm.logs()[0],
+            (
+                LogLevel::Warn,
+                "key record of tenant #0 changed too often to update".to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn recording_a_fetch_the_host_refuses_is_logged_and_still_reported() {
+        let mut data = SharedData::default();
+        let mut vm = Vm::new(false);
+        vm.tick(&mut data, START);
+        data.refusal = Some("InternalFailure".into());
+        vm.answer(&mut data, START, Some("503"), b"");
+        assert_eq!(vm.counted(), vec![FetchOutcome::Failure]);
+        let logs = vm.logs();
+        assert_eq!(logs[0].1, "cannot store key record: InternalFailure");
+        assert!(
+            logs[1].1.starts_with("key set fetch for tenant "),
+            "{logs:?}"
+        );
+    }
+
+    #[test]
+    fn a_record_changed_by_another_vm_brings_its_key_set_and_wakes_waiters() {
+        let mut data = SharedData::default();
+        let _fetcher = fetched(&mut data);
+        let mut other = Vm::new(false);
+        other.tick(&mut data, START + 500);
+        assert!(other.saw(&Command::ReadDocument { tenant: T0 }));
+        assert!(other.saw(&Command::KeysChanged { tenant: T0 }));
+        assert_eq!(other.keys.usable_keys(T0), 1);
+        assert!(other.dispatched().is_empty());
+        // Nothing changed since: nothing is taken in, no one is woken.
+        other.tick(&mut data, START + 750);
+        assert!(!other.saw(&Command::KeysChanged { tenant: T0 }));
+        assert!(!other.saw(&Command::ReadDocument { tenant: T0 }));
+    }
+
+    #[test]
+    fn an_unusable_shared_key_set_is_logged_and_the_last_set_kept() {
+        let mut data = SharedData::default();
+        let mut vm = fetched(&mut data);
+        let mut record = data.record();
+        record.succeeded(START + 1_000, &ScheduleSettings::for_source(&source(false)));
+        data.store(&record);
+        data.document = Some(b"garbage".to_vec());
+        vm.tick(&mut data, START + 1_000);
+        let (level, text) = vm.logs().pop().unwrap();
+        assert_eq!(level, LogLevel::Warn);
+        assert!(
+            text.starts_with("shared key set of tenant #0 unusable: "),
+            "{text}"
+        );
+        assert_eq!(vm.keys.usable_keys(T0), 1);
+        assert!(vm.saw(&Command::KeysChanged { tenant: T0 }));
+    }
+
+    #[test]
+    fn every_tenant_is_looked_at_on_every_tick() {
+        let tenants = vec![
+            ("a".to_owned(), source(false)),
+            ("b".to_owned(), source(true)),
+        ];
+        let settings = tenants
+            .iter()
+            .map(|(_, s)| ScheduleSettings::for_source(s))
+            .collect();
+        let mut lifecycle = KeyLifecycle::new(tenants);
+        let mut keys = KeyStore::new(settings);
+        let refetch = Event::RefetchRequested {
+            tenant: TenantIndex(5),
+        };
+        assert!(lifecycle
+            .handle(&mut keys, Vm::at(START), refetch)
+            .is_empty());
+        assert_eq!(
+            lifecycle.handle(&mut keys, Vm::at(START), Event::Tick),
+            vec![
+                Command::ReadRecord {
+                    tenant: TenantIndex(0)
+                },
+                Command::ReadRecord {
+                    tenant: TenantIndex(1)
+                }
+            ]
+        );
+    }
+}
