@@ -826,6 +826,14 @@ mod tests {
             self.handle(data, Self::at(now_ms), Event::Tick);
         }
 
+        /// A tick at `now_ms` after a request asked for a refetch, forgetting earlier commands.
+        fn tick_after_refetch_request(&mut self, data: &mut SharedData, now_ms: u64) {
+            self.commands.clear();
+            let request = Event::RefetchRequested { tenant: T0 };
+            self.handle(data, Self::at(now_ms), request);
+            self.handle(data, Self::at(now_ms), Event::Tick);
+        }
+
         /// The fetches dispatched by the last events: (fetch, path).
         fn dispatched(&self) -> Vec<(FetchId, String)> {
             self.commands
@@ -869,6 +877,12 @@ mod tests {
                 .collect()
         }
 
+        /// Asserts that the last log line holds `fragment`.
+        fn logged_last(&self, fragment: &str) {
+            let text = self.logs().pop().map(|(_, text)| text).unwrap_or_default();
+            assert!(text.contains(fragment), "{text}");
+        }
+
         fn saw(&self, wanted: &Command) -> bool {
             self.commands.contains(wanted)
         }
@@ -882,6 +896,25 @@ mod tests {
         }
     }
 
+    /// A VM that has ticked once, at `START`, and so claimed and dispatched the first fetch.
+    fn first_tick(discovery: bool) -> (SharedData, Vm) {
+        let mut data = SharedData::default();
+        let mut vm = Vm::new(discovery);
+        vm.tick(&mut data, START);
+        (data, vm)
+    }
+
+    /// A VM whose first fetch, at `START`, was answered with `status` and `body`.
+    fn first_fetch_answered(
+        discovery: bool,
+        status: Option<&str>,
+        body: &[u8],
+    ) -> (SharedData, Vm) {
+        let (mut data, mut vm) = first_tick(discovery);
+        vm.answer(&mut data, START, status, body);
+        (data, vm)
+    }
+
     /// A VM whose first fetch brought one usable key at `START`.
     fn fetched(data: &mut SharedData) -> Vm {
         let mut vm = Vm::new(false);
@@ -892,9 +925,7 @@ mod tests {
 
     #[test]
     fn first_tick_claims_the_record_and_dispatches_the_key_set_fetch() {
-        let mut data = SharedData::default();
-        let mut vm = Vm::new(false);
-        vm.tick(&mut data, START);
+        let (data, vm) = first_tick(false);
         assert!(vm.saw(&Command::Dispatch {
             fetch: FetchId(0),
             cluster: "entra".into(),
@@ -953,18 +984,12 @@ mod tests {
 
     #[test]
     fn skipped_entries_are_named_in_the_fetch_log_line() {
-        let mut data = SharedData::default();
-        let mut vm = Vm::new(false);
-        vm.tick(&mut data, START);
+        let (mut data, mut vm) = first_tick(false);
         let mut entries = vec![jwk("key-a", &key("a"))];
         entries.push(json!({"kty": "EC", "kid": "ec"}));
         let body = json!({ "keys": entries }).to_string();
         vm.answer(&mut data, START, Some("200"), body.as_bytes());
-        let (_, text) = vm.logs().pop().unwrap();
-        assert!(
-            text.contains(": fetched (scheduled), 1 usable keys, 1 skipped (keys[1] (kid \"ec\")"),
-            "{text}"
-        );
+        vm.logged_last(": fetched (scheduled), 1 usable keys, 1 skipped (keys[1] (kid \"ec\")");
     }
 
     #[test]
@@ -1044,13 +1069,7 @@ mod tests {
     fn an_unknown_key_refetch_is_claimed_early_then_its_waiters_are_settled() {
         let mut data = SharedData::default();
         let mut vm = fetched(&mut data);
-        vm.commands.clear();
-        vm.handle(
-            &mut data,
-            Vm::at(START + 1_000),
-            Event::RefetchRequested { tenant: T0 },
-        );
-        vm.handle(&mut data, Vm::at(START + 1_000), Event::Tick);
+        vm.tick_after_refetch_request(&mut data, START + 1_000);
         let dispatch = vm
             .commands
             .iter()
@@ -1066,8 +1085,7 @@ mod tests {
         );
         assert_eq!(data.record().last_refetch_ms, START + 1_000);
         vm.answer(&mut data, START + 1_100, Some("200"), &key_set());
-        let (_, text) = vm.logs().pop().unwrap();
-        assert!(text.contains(": fetched (unknown key id), "), "{text}");
+        vm.logged_last(": fetched (unknown key id), ");
     }
 
     #[test]
@@ -1078,13 +1096,7 @@ mod tests {
         record.last_refetch_ms = START + 1_000;
         data.store(&record);
         vm.tick(&mut data, START + 2_000);
-        vm.commands.clear();
-        vm.handle(
-            &mut data,
-            Vm::at(START + 2_000),
-            Event::RefetchRequested { tenant: T0 },
-        );
-        vm.handle(&mut data, Vm::at(START + 2_000), Event::Tick);
+        vm.tick_after_refetch_request(&mut data, START + 2_000);
         assert!(vm.dispatched().is_empty());
         assert!(vm.saw(&Command::RefetchSettled { tenant: T0 }));
         // The request is honoured once: the next tick is a plain scheduled one.
@@ -1098,12 +1110,7 @@ mod tests {
         let mut first = Vm::new(false);
         let mut second = Vm::new(false);
         first.tick(&mut data, START);
-        second.handle(
-            &mut data,
-            Vm::at(START),
-            Event::RefetchRequested { tenant: T0 },
-        );
-        second.handle(&mut data, Vm::at(START), Event::Tick);
+        second.tick_after_refetch_request(&mut data, START);
         assert!(second.dispatched().is_empty());
         assert!(second.saw(&Command::RefetchSettled { tenant: T0 }));
     }
@@ -1113,22 +1120,14 @@ mod tests {
         let mut data = SharedData::default();
         let mut vm = fetched(&mut data);
         data.races_to_lose = 1;
-        vm.commands.clear();
-        vm.handle(
-            &mut data,
-            Vm::at(START + 1_000),
-            Event::RefetchRequested { tenant: T0 },
-        );
-        vm.handle(&mut data, Vm::at(START + 1_000), Event::Tick);
+        vm.tick_after_refetch_request(&mut data, START + 1_000);
         assert!(vm.dispatched().is_empty());
         assert!(vm.saw(&Command::RefetchSettled { tenant: T0 }));
     }
 
     #[test]
     fn discovery_names_the_key_set_path_then_the_key_set_is_fetched() {
-        let mut data = SharedData::default();
-        let mut vm = Vm::new(true);
-        vm.tick(&mut data, START);
+        let (mut data, mut vm) = first_tick(true);
         assert_eq!(
             vm.dispatched()[0].1,
             format!("/{TENANT_ID}/v2.0/.well-known/openid-configuration")
@@ -1153,35 +1152,23 @@ mod tests {
 
     #[test]
     fn discovery_pointing_to_another_host_fails_the_fetch() {
-        let mut data = SharedData::default();
-        let mut vm = Vm::new(true);
-        vm.tick(&mut data, START);
+        let (mut data, mut vm) = first_tick(true);
         let discovery = json!({"jwks_uri": "https://evil.example/keys"}).to_string();
         vm.answer(&mut data, START, Some("200"), discovery.as_bytes());
         assert!(vm.dispatched().is_empty());
         assert_eq!(vm.counted(), vec![FetchOutcome::Failure]);
-        let (_, text) = vm.logs().pop().unwrap();
-        assert!(
-            text.contains("failed (scheduled): discovery document: jwks_uri host \"evil.example\" is not the configured authority; refused;"),
-            "{text}"
-        );
+        vm.logged_last("failed (scheduled): discovery document: jwks_uri host \"evil.example\" is not the configured authority; refused;");
     }
 
     #[test]
     fn a_discovery_error_status_fails_the_fetch() {
-        let mut data = SharedData::default();
-        let mut vm = Vm::new(true);
-        vm.tick(&mut data, START);
-        vm.answer(&mut data, START, Some("404"), b"");
-        let (_, text) = vm.logs().pop().unwrap();
-        assert!(text.contains("): discovery document: HTTP 404;"), "{text}");
+        let (_, vm) = first_fetch_answered(true, Some("404"), b"");
+        vm.logged_last("): discovery document: HTTP 404;");
     }
 
     #[test]
     fn a_non_2xx_key_set_fails_the_fetch_and_backs_off() {
-        let mut data = SharedData::default();
-        let mut vm = Vm::new(false);
-        vm.tick(&mut data, START);
+        let (mut data, mut vm) = first_tick(false);
         vm.answer(&mut data, START + 100, Some("503"), b"busy");
         assert_eq!(vm.counted(), vec![FetchOutcome::Failure]);
         assert_eq!(
@@ -1201,10 +1188,7 @@ mod tests {
     #[test]
     fn a_2xx_boundary_is_exact() {
         for (status, good) in [("199", false), ("200", true), ("299", true), ("300", false)] {
-            let mut data = SharedData::default();
-            let mut vm = Vm::new(false);
-            vm.tick(&mut data, START);
-            vm.answer(&mut data, START, Some(status), &key_set());
+            let (_, vm) = first_fetch_answered(false, Some(status), &key_set());
             let outcome = if good {
                 FetchOutcome::Success
             } else {
@@ -1217,41 +1201,27 @@ mod tests {
     #[test]
     fn a_call_without_a_status_is_no_response() {
         for status in [None, Some("not a number")] {
-            let mut data = SharedData::default();
-            let mut vm = Vm::new(false);
-            vm.tick(&mut data, START);
-            vm.answer(&mut data, START, status, &key_set());
-            let (_, text) = vm.logs().pop().unwrap();
-            assert!(
-                text.contains("): key set: no response (connection failure or timeout);"),
-                "{text}"
-            );
+            let (_, vm) = first_fetch_answered(false, status, &key_set());
+            vm.logged_last("): key set: no response (connection failure or timeout);");
         }
     }
 
     #[test]
     fn an_unparseable_key_set_fails_the_fetch() {
-        let mut data = SharedData::default();
-        let mut vm = Vm::new(false);
-        vm.tick(&mut data, START);
-        vm.answer(&mut data, START, Some("200"), b"<html>");
+        let (data, vm) = first_fetch_answered(false, Some("200"), b"<html>");
         assert_eq!(vm.counted(), vec![FetchOutcome::Failure]);
-        let (_, text) = vm.logs().pop().unwrap();
-        assert!(text.contains("): key set: not a key set"), "{text}");
+        vm.logged_last("): key set: not a key set");
         assert_eq!(data.document, None, "nothing is published");
     }
 
     #[test]
     fn an_empty_or_all_skipped_key_set_fails_the_fetch() {
         for entries in [json!([]), json!([{"kty": "EC", "kid": "ec"}])] {
-            let mut data = SharedData::default();
-            let mut vm = Vm::new(false);
-            vm.tick(&mut data, START);
+            let (mut data, mut vm) = first_tick(false);
             let body = json!({ "keys": entries }).to_string();
             vm.answer(&mut data, START, Some("200"), body.as_bytes());
             assert_eq!(vm.counted(), vec![FetchOutcome::Failure]);
-            let (_, text) = vm.logs().pop().unwrap();
-            assert!(text.contains("): key set: no usable key ("), "{text}");
+            vm.logged_last("): key set: no usable key (");
         }
     }
 
@@ -1274,9 +1244,7 @@ mod tests {
 
     #[test]
     fn a_failure_backs_off_with_the_jitter_it_is_given() {
-        let mut data = SharedData::default();
-        let mut vm = Vm::new(false);
-        vm.tick(&mut data, START);
+        let (mut data, mut vm) = first_tick(false);
         let (fetch, _) = vm.dispatched()[0].clone();
         vm.commands.clear();
         let at = Moment {
@@ -1291,8 +1259,7 @@ mod tests {
         vm.handle(&mut data, at, answer);
         // 1 s plus 200 ms of its up-to-a-quarter spread.
         assert_eq!(data.record().next_attempt_ms, START + 1_200);
-        let (_, text) = vm.logs().pop().unwrap();
-        assert!(text.ends_with("; next attempt in 2s"), "{text}");
+        vm.logged_last("; next attempt in 2s");
         vm.tick(&mut data, START + 1_199);
         assert!(vm.dispatched().is_empty());
         vm.tick(&mut data, START + 1_200);
@@ -1301,9 +1268,7 @@ mod tests {
 
     #[test]
     fn a_fetch_that_cannot_be_dispatched_fails() {
-        let mut data = SharedData::default();
-        let mut vm = Vm::new(false);
-        vm.tick(&mut data, START);
+        let (mut data, mut vm) = first_tick(false);
         let (fetch, _) = vm.dispatched()[0].clone();
         vm.commands.clear();
         let failure = Event::DispatchFailed {
@@ -1312,12 +1277,8 @@ mod tests {
         };
         vm.handle(&mut data, Vm::at(START), failure);
         assert_eq!(vm.counted(), vec![FetchOutcome::Failure]);
-        let (_, text) = vm.logs().pop().unwrap();
-        assert!(
-            text.contains(
-                "failed (scheduled): not dispatched to cluster \"entra\" (InternalFailure);"
-            ),
-            "{text}"
+        vm.logged_last(
+            "failed (scheduled): not dispatched to cluster \"entra\" (InternalFailure);",
         );
         assert_eq!(data.record().failures, 1);
     }
@@ -1359,9 +1320,7 @@ mod tests {
 
     #[test]
     fn recording_a_fetch_retries_when_another_vm_changed_the_record() {
-        let mut data = SharedData::default();
-        let mut vm = Vm::new(false);
-        vm.tick(&mut data, START);
+        let (mut data, mut vm) = first_tick(false);
         data.races_to_lose = CAS_ATTEMPTS - 1;
         vm.answer(&mut data, START, Some("200"), &key_set());
         assert_eq!(data.record().generation, 1, "the last attempt is stored");
@@ -1372,9 +1331,7 @@ mod tests {
 
     #[test]
     fn recording_a_fetch_gives_up_after_too_many_races_but_still_reports_it() {
-        let mut data = SharedData::default();
-        let mut vm = Vm::new(false);
-        vm.tick(&mut data, START);
+        let (mut data, mut vm) = first_tick(false);
         data.races_to_lose = CAS_ATTEMPTS;
         vm.answer(&mut data, START, Some("200"), &key_set());
         let writes = vm
@@ -1401,9 +1358,7 @@ mod tests {
 
     #[test]
     fn recording_a_fetch_the_host_refuses_is_logged_and_still_reported() {
-        let mut data = SharedData::default();
-        let mut vm = Vm::new(false);
-        vm.tick(&mut data, START);
+        let (mut data, mut vm) = first_tick(false);
         data.refusal = Some("InternalFailure".into());
         vm.answer(&mut data, START, Some("503"), b"");
         assert_eq!(vm.counted(), vec![FetchOutcome::Failure]);
