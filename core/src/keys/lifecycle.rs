@@ -973,6 +973,11 @@ mod tests {
         );
         assert!(vm.saw(&Command::KeysChanged { tenant: T0 }));
         // This VM parsed the set from the response: it never reads the shared document back.
+        assert!(
+            !vm.saw(&Command::ReadDocument { tenant: T0 }),
+            "{:?}",
+            vm.commands
+        );
         vm.tick(&mut data, START + 1_000);
         assert!(
             !vm.saw(&Command::ReadDocument { tenant: T0 }),
@@ -990,6 +995,12 @@ mod tests {
         let body = json!({ "keys": entries }).to_string();
         vm.answer(&mut data, START, Some("200"), body.as_bytes());
         vm.logged_last(": fetched (scheduled), 1 usable keys, 1 skipped (keys[1] (kid \"ec\")");
+    }
+
+    #[test]
+    fn fetch_outcomes_carry_the_labels_of_key_fetch_total() {
+        assert_eq!(FetchOutcome::Success.label(), "success");
+        assert_eq!(FetchOutcome::Failure.label(), "failure");
     }
 
     #[test]
@@ -1403,6 +1414,57 @@ mod tests {
         );
         assert_eq!(vm.keys.usable_keys(T0), 1);
         assert!(vm.saw(&Command::KeysChanged { tenant: T0 }));
+    }
+
+    #[test]
+    fn a_policys_tenants_are_fetched_from_their_configured_sources() {
+        let policy = crate::test_support::policy();
+        let mut lifecycle = KeyLifecycle::for_policy(&policy);
+        let mut keys = KeyStore::new(
+            policy
+                .tenants()
+                .iter()
+                .map(|t| ScheduleSettings::for_source(&t.jwks))
+                .collect(),
+        );
+        let mut dispatched = Vec::new();
+        for index in 0..2 {
+            let tenant = TenantIndex(index);
+            lifecycle.handle(&mut keys, Vm::at(START), Event::Tick);
+            let read = Event::RecordRead {
+                tenant,
+                bytes: None,
+                cas: None,
+            };
+            lifecycle.handle(&mut keys, Vm::at(START), read);
+            let written = Event::RecordWritten {
+                tenant,
+                result: WriteResult::Stored,
+            };
+            lifecycle.handle(&mut keys, Vm::at(START), written);
+            let read = Event::RecordRead {
+                tenant,
+                bytes: None,
+                cas: Some(1),
+            };
+            dispatched.extend(lifecycle.handle(&mut keys, Vm::at(START), read));
+        }
+        let paths: Vec<_> = dispatched
+            .iter()
+            .filter_map(|c| match c {
+                Command::Dispatch { path, .. } => Some(path.clone()),
+                _ => None,
+            })
+            .collect();
+        let tenant_ids: Vec<_> = policy
+            .tenants()
+            .iter()
+            .map(|t| t.tenant_id.to_string())
+            .collect();
+        assert_eq!(paths.len(), 2, "{dispatched:?}");
+        for (path, id) in paths.iter().zip(&tenant_ids) {
+            assert!(path.starts_with(&format!("/{id}/")), "{path}");
+        }
     }
 
     #[test]
