@@ -434,7 +434,11 @@ impl KeyLifecycle {
             return Vec::new();
         };
         match std::mem::take(&mut t.pending) {
-            Pending::Idle | Pending::ClaimWrite(_) | Pending::FinishWrite(..) => Vec::new(),
+            // A read that nothing waits for (or that a write awaits) only took in changes.
+            waiting @ (Pending::Idle | Pending::ClaimWrite(_) | Pending::FinishWrite(..)) => {
+                t.pending = waiting;
+                Vec::new()
+            }
             Pending::Claim(reason) => {
                 let claim = match reason {
                     FetchReason::Scheduled => record.claim_scheduled(at.now_ms, settings),
@@ -524,7 +528,8 @@ impl KeyLifecycle {
                 t.pending = Pending::Report(finish);
                 out.push(Command::ReadRecord { tenant });
             }
-            _ => {}
+            // A write result that no write awaits changes nothing.
+            (waiting, _) => t.pending = waiting,
         }
         out
     }
@@ -1465,6 +1470,35 @@ mod tests {
         for (path, id) in paths.iter().zip(&tenant_ids) {
             assert!(path.starts_with(&format!("/{id}/")), "{path}");
         }
+    }
+
+    #[test]
+    fn a_stray_read_or_write_result_does_not_disturb_a_claim_being_stored() {
+        let mut vm = Vm::new(false);
+        let mut handle = |event| vm.lifecycle.handle(&mut vm.keys, Vm::at(START), event);
+        let read = |cas| Event::RecordRead {
+            tenant: T0,
+            bytes: None,
+            cas,
+        };
+        handle(Event::Tick);
+        assert!(matches!(
+            handle(read(None))[..],
+            [Command::WriteRecord { .. }]
+        ));
+        // A read nothing asked for, and a write result before the awaited one.
+        assert_eq!(handle(read(None)), vec![]);
+        let written = |result| Event::RecordWritten { tenant: T0, result };
+        assert_eq!(
+            handle(written(WriteResult::Stored)),
+            vec![Command::ReadRecord { tenant: T0 }]
+        );
+        assert!(matches!(
+            handle(read(Some(1)))[..],
+            [Command::KeysChanged { .. }, Command::Dispatch { .. }]
+        ));
+        assert_eq!(handle(written(WriteResult::Stored)), vec![]);
+        assert_eq!(handle(read(Some(1))), vec![]);
     }
 
     #[test]
