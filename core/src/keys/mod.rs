@@ -4,13 +4,16 @@
 //! The data flow, for each tenant:
 //!
 //! ```text
-//! tick / response / shared record ──> lifecycle ──> commands for the shell
-//!                                       │  (read/write the shared record, publish the
-//!                                       │   document, dispatch a GET, wake waiters, log, count)
-//!      discovery document ──> discovery ──> key-set path
-//!      key-set document ──> jwks ──> KeySet ──> store ──> KeysAt ──> a request's decision
-//!                                    record (shared, compare-and-swap) ──┘        │
-//!                                                               wait (key_wait_ms) ┘
+//! shell: tick, shared-data answers, HTTP responses
+//!    │ events                                        ▲ commands: read/write the shared record,
+//!    ▼                                               │ publish the document, GET, wake waiters,
+//! lifecycle ─────────────────────────────────────────┘ log, count
+//!    ├─ claims, leases, backoff ─────────> record (shared by all VMs), schedule (timing)
+//!    ├─ discovery document ──> discovery ──> key-set path
+//!    └─ key-set document ──> jwks ──> KeySet ──> store (this VM's sets)
+//!                                                  │ store.at(now): KeysAt
+//!                                                  ▼
+//!                          a request's decision; while it waits for keys: wait
 //! ```
 //!
 //! - [`lifecycle`]: the key-set lifecycle of one VM as a state machine without I/O: events in
