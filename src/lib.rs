@@ -2,16 +2,17 @@
 //! (`jira_entra_guard_core`) and does nothing that decides.
 //!
 //! - [`root`]: one per Wasm VM (one VM per Envoy worker). Compiles the plugin configuration,
-//!   fetches each tenant's key set with `dispatch_http_call`, drives the fetch schedule from
-//!   `on_tick`, and wakes or times out requests that wait for keys.
+//!   hands the core's key lifecycle its tick and HTTP responses and carries out its commands
+//!   (`dispatch_http_call`, shared data, logs, counts), and wakes or times out requests that
+//!   wait for keys.
 //! - [`http`]: one per request; hands it to [`request_flow`], the one path every request takes:
 //!   decide with the core, count ([`metrics`]), write the audit record, and forward with
 //!   identity headers, answer locally, or wait for keys.
 //! - [`request_body`]: holds the few requests whose decision needs their body (issue create,
 //!   bulk create, issue link, search by POST) until the body is buffered, bounded by
 //!   `max_body_bytes`; nothing reaches Jira before the decision.
-//! - [`shared_keys`]: each tenant's key record in Envoy's shared data, so that one Envoy
-//!   process fetches each key set once for all its VMs.
+//! - [`shared_keys`]: each tenant's key record and key-set document in Envoy's shared data, so
+//!   that one Envoy process fetches each key set once for all its VMs.
 //! - [`signature`]: Envoy's native `verify_signature` for RS256 when the host has it, chosen
 //!   once at configure time, with RSA in Wasm as the fallback.
 //! - [`host`]: the few host calls both use, in one place (local replies, header rewriting,

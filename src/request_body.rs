@@ -16,7 +16,7 @@
 //! is also what an Envoy without `allow_on_headers_stop_iteration` would otherwise leave
 //! hanging, since it holds the body back from a request paused at its headers.
 
-use jira_entra_guard_core::key_schedule::KeyWait;
+use jira_entra_guard_core::keys::wait::KeyWait;
 use jira_entra_guard_core::policy::scope::RequestBody;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, BufferType};

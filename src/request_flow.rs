@@ -5,8 +5,8 @@
 use jira_entra_guard_core::audit::audit_line;
 use jira_entra_guard_core::decide::{decide_with_body, Action, Decision, Verdict};
 use jira_entra_guard_core::denial::Denial;
-use jira_entra_guard_core::jwks::KeySetError;
-use jira_entra_guard_core::key_schedule::KeyWait;
+use jira_entra_guard_core::keys::jwks::KeySetError;
+use jira_entra_guard_core::keys::wait::KeyWait;
 use jira_entra_guard_core::request::RequestHead;
 use proxy_wasm::hostcalls;
 

@@ -5,7 +5,7 @@
 use jira_entra_guard_core::envoy_signature::{
     broken_probe, decode_result, encode_arguments, probe, FUNCTION, PROBE_MESSAGE,
 };
-use jira_entra_guard_core::jwks::{SignatureVerifier, VerificationKey};
+use jira_entra_guard_core::keys::jwks::{SignatureVerifier, VerificationKey};
 use jira_entra_guard_core::policy::SignatureBackend;
 use proxy_wasm::hostcalls;
 

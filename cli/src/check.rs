@@ -19,7 +19,7 @@ use jira_entra_guard_core::decide::{
     authorize_client, decide_with_body, Action, Decision, Verdict as CoreVerdict,
 };
 use jira_entra_guard_core::denial::Denial;
-use jira_entra_guard_core::jwks::{KeySetError, KeySets};
+use jira_entra_guard_core::keys::jwks::{KeySetError, KeySets};
 use jira_entra_guard_core::path::canonical_path;
 use jira_entra_guard_core::policy::scope::RequestBody;
 use jira_entra_guard_core::policy::{

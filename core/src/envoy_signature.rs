@@ -122,7 +122,7 @@ mod tests {
     use rsa::pkcs8::DecodePublicKey;
 
     use super::*;
-    use crate::jwks::VerificationKey;
+    use crate::keys::jwks::VerificationKey;
     use rsa::traits::PublicKeyParts;
 
     fn probe_key() -> VerificationKey {

@@ -1,12 +1,13 @@
 //! The decision core of jira-entra-guard.
 //!
 //! Everything that decides lives here and nowhere else: the plugin configuration is parsed and
-//! compiled into a [`policy::Policy`] ([`config`]), key sets are parsed into verification keys
-//! ([`jwks`]), the request head is checked ([`request`], [`path`]), the bearer token is parsed and
-//! verified ([`token`]), the caller is authorized against the ACL ([`policy`]), and the outcome is
-//! turned into what Envoy should do ([`decide`], [`reply`]). Nothing in this crate talks to the
-//! host: the clock is an argument, key sets are handed in, and the proxy-wasm shell in the parent
-//! crate only moves bytes between Envoy and these functions.
+//! compiled into a [`policy::Policy`] ([`config`]), key sets are fetched, shared and parsed into
+//! verification keys ([`keys`]), the request head is checked ([`request`], [`path`]), the bearer
+//! token is parsed and verified ([`token`]), the caller is authorized against the ACL
+//! ([`policy`]), and the outcome is turned into what Envoy should do ([`decide`], [`reply`]).
+//! Nothing in this crate talks to the host: the clock is an argument, key sets are handed in,
+//! and the proxy-wasm shell in the parent crate only moves bytes between Envoy and these
+//! functions.
 #![forbid(unsafe_code)]
 
 pub mod audit;
@@ -17,8 +18,7 @@ pub mod denial;
 pub mod envoy_signature;
 pub mod guid;
 mod hex;
-pub mod jwks;
-pub mod key_schedule;
+pub mod keys;
 pub mod path;
 pub mod policy;
 pub mod reply;

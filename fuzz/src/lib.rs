@@ -6,7 +6,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jira_entra_guard_core::config::compile_policy;
-use jira_entra_guard_core::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
+use jira_entra_guard_core::keys::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
 use jira_entra_guard_core::policy::{Policy, TenantIndex};
 use jira_entra_guard_fixtures::{
     jwk, key, sign_bytes, API_APP_ID, API_URI, CI_PIPELINE, NOW, OTHER_TENANT, REPORTING_BOT,

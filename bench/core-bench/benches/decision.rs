@@ -22,7 +22,7 @@ use serde_json::json;
 
 use jira_entra_guard_core::config::compile_policy;
 use jira_entra_guard_core::decide::{decide, Decision};
-use jira_entra_guard_core::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
+use jira_entra_guard_core::keys::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
 use jira_entra_guard_core::path::canonical_path;
 use jira_entra_guard_core::policy::{Caller, Policy, RequestTarget, TenantIndex};
 use jira_entra_guard_core::request::RequestHead;

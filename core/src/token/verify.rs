@@ -7,7 +7,7 @@
 
 use std::rc::Rc;
 
-use crate::jwks::{KeyFingerprint, KeySet, KeySetState, KeySets, Refetch, VerificationKey};
+use crate::keys::jwks::{KeyFingerprint, KeySet, KeySetState, KeySets, Refetch, VerificationKey};
 use crate::policy::{Caller, Policy, TenantIndex, TokenVersion};
 use crate::token_cache::SharedText;
 
@@ -200,7 +200,7 @@ pub enum VerifyFailure {
         refetch: bool,
     },
     /// The tenant has no usable key set (503).
-    KeySet(crate::jwks::KeySetError),
+    KeySet(crate::keys::jwks::KeySetError),
 }
 
 impl From<TokenError> for VerifyFailure {
@@ -751,7 +751,8 @@ mod tests {
     fn verified_token_is_bound_to_the_material_of_its_key_not_its_name() {
         let t = verify(&sign(&key("a"), &header("key-a"), &v2_claims())).unwrap();
         let set = |entries: Vec<Value>| {
-            crate::jwks::parse_jwks(json!({ "keys": entries }).to_string().as_bytes()).unwrap()
+            crate::keys::jwks::parse_jwks(json!({ "keys": entries }).to_string().as_bytes())
+                .unwrap()
         };
         assert!(t.signing_key_is_in(&set(vec![jwk("key-a", &key("a"))])));
         assert!(
