@@ -113,6 +113,54 @@ pub enum SignatureBackend {
     Wasm,
 }
 
+impl SignatureBackend {
+    /// Whether the host's `verify_signature` checks signatures, given whether the host checked
+    /// the start-up probe correctly (`host_checks_correctly` is asked only when it matters);
+    /// `Err` names the setting when `envoy` is required and the host cannot provide it.
+    pub fn uses_host(
+        self,
+        host_checks_correctly: impl FnOnce() -> bool,
+    ) -> Result<bool, &'static str> {
+        match self {
+            SignatureBackend::Wasm => Ok(false),
+            SignatureBackend::Auto => Ok(host_checks_correctly()),
+            SignatureBackend::Envoy if host_checks_correctly() => Ok(true),
+            SignatureBackend::Envoy => Err(
+                "signature_backend: \"envoy\" requires Envoy's verify_signature foreign function, which this host does not provide",
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod signature_backend_tests {
+    use super::SignatureBackend;
+
+    #[test]
+    fn wasm_never_asks_the_host() {
+        let asked = std::cell::Cell::new(false);
+        let uses = SignatureBackend::Wasm.uses_host(|| {
+            asked.set(true);
+            true
+        });
+        assert_eq!(uses, Ok(false));
+        assert!(!asked.get());
+    }
+
+    #[test]
+    fn auto_uses_the_host_only_when_it_checks_the_probe_correctly() {
+        assert_eq!(SignatureBackend::Auto.uses_host(|| true), Ok(true));
+        assert_eq!(SignatureBackend::Auto.uses_host(|| false), Ok(false));
+    }
+
+    #[test]
+    fn envoy_refuses_to_start_on_a_host_that_cannot_check_signatures() {
+        assert_eq!(SignatureBackend::Envoy.uses_host(|| true), Ok(true));
+        let refused = SignatureBackend::Envoy.uses_host(|| false);
+        assert!(refused.is_err_and(|e| e.starts_with("signature_backend: ")));
+    }
+}
+
 /// A trusted Entra ID tenant.
 #[derive(Debug, Clone)]
 pub struct Tenant {
