@@ -6,8 +6,9 @@
 #![allow(clippy::unwrap_used)]
 
 use jira_entra_guard_core::config::compile_policy;
-use jira_entra_guard_core::keys::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
-use jira_entra_guard_core::policy::{Policy, TenantIndex};
+use jira_entra_guard_core::keys::fixed::FixedKeySets;
+use jira_entra_guard_core::keys::jwks::parse_jwks;
+use jira_entra_guard_core::policy::Policy;
 use jira_entra_guard_core::token::verify::{verify_token, VerifyFailure};
 use jira_entra_guard_core::token::TokenError;
 use jira_entra_guard_fixtures::{jwk, key, policy_json, sign_bytes, NOW};
@@ -17,21 +18,11 @@ fn sign(header: &[u8], claims: &[u8]) -> String {
     sign_bytes(&key("a"), header, claims)
 }
 
-struct OneTenant(KeySet);
-
-impl KeySets for OneTenant {
-    fn state(&self, _tenant: TenantIndex) -> KeySetState<'_> {
-        KeySetState::Ready(&self.0)
-    }
-
-    fn refetch(&self, _tenant: TenantIndex) -> Refetch {
-        Refetch::RateLimited
-    }
-}
-
-fn keys() -> OneTenant {
+/// Every tenant of the policy publishes key `a` as `key-a`.
+fn keys() -> FixedKeySets {
     let jwks = json!({"keys": [jwk("key-a", &key("a"))]});
-    OneTenant(parse_jwks(jwks.to_string().as_bytes()).unwrap())
+    let set = parse_jwks(jwks.to_string().as_bytes()).unwrap();
+    FixedKeySets::same_for_every_tenant(policy().tenants().len(), &set)
 }
 
 fn policy() -> Policy {

@@ -6,8 +6,9 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jira_entra_guard_core::config::compile_policy;
-use jira_entra_guard_core::keys::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
-use jira_entra_guard_core::policy::{Policy, TenantIndex};
+use jira_entra_guard_core::keys::fixed::FixedKeySets;
+use jira_entra_guard_core::keys::jwks::parse_jwks;
+use jira_entra_guard_core::policy::Policy;
 use jira_entra_guard_fixtures::{
     jwk, key, sign_bytes, API_APP_ID, API_URI, CI_PIPELINE, NOW, OTHER_TENANT, REPORTING_BOT,
     TENANT,
@@ -46,27 +47,13 @@ pub fn policy_json() -> Value {
     })
 }
 
-/// Tenant 0 publishes key `a` as `key-a` and key `b` as `key-b`; tenant 1 publishes `a` as
-/// `shared-a`. A token naming an unknown key is refused at once (the refetch is rate-limited).
-pub struct FixedKeys(pub Vec<KeySet>);
-
-impl KeySets for FixedKeys {
-    fn state(&self, tenant: TenantIndex) -> KeySetState<'_> {
-        match self.0.get(tenant.0) {
-            Some(set) => KeySetState::Ready(set),
-            None => KeySetState::Loading,
-        }
-    }
-
-    fn refetch(&self, _tenant: TenantIndex) -> Refetch {
-        Refetch::RateLimited
-    }
-}
-
 /// Everything a target needs, built once per process.
 pub struct Fixture {
     pub policy: Policy,
-    pub keys: FixedKeys,
+    /// Tenant 0 publishes key `a` as `key-a` and key `b` as `key-b`; tenant 1 publishes `a` as
+    /// `shared-a`. A token naming an unknown key is refused at once (the refetch is
+    /// rate-limited).
+    pub keys: FixedKeySets,
     pub key_a: RsaPrivateKey,
     pub public_keys: Vec<RsaPublicKey>,
 }
@@ -79,10 +66,13 @@ impl Fixture {
             Ok(set) => set,
             Err(e) => panic!("fixture key set: {e}"),
         };
-        let keys = FixedKeys(vec![
-            set(json!({"keys": [jwk("key-a", &pub_a), jwk("key-b", &pub_b)]})),
-            set(json!({"keys": [jwk("shared-a", &pub_a)]})),
-        ]);
+        let keys = FixedKeySets::new(vec![
+            Some(set(
+                json!({"keys": [jwk("key-a", &pub_a), jwk("key-b", &pub_b)]}),
+            )),
+            Some(set(json!({"keys": [jwk("shared-a", &pub_a)]}))),
+        ])
+        .loading_without_a_set();
         let policy = match compile_policy(policy_json().to_string().as_bytes(), &|_| None) {
             Ok(p) => p,
             Err(e) => panic!("fixture policy: {e}"),

@@ -22,7 +22,8 @@ use serde_json::json;
 
 use jira_entra_guard_core::config::compile_policy;
 use jira_entra_guard_core::decide::{decide, Decision};
-use jira_entra_guard_core::keys::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
+use jira_entra_guard_core::keys::fixed::FixedKeySets;
+use jira_entra_guard_core::keys::jwks::{parse_jwks, KeySet};
 use jira_entra_guard_core::path::canonical_path;
 use jira_entra_guard_core::policy::{Caller, Policy, RequestTarget, TenantIndex};
 use jira_entra_guard_core::request::RequestHead;
@@ -34,7 +35,10 @@ const ENVOY_YAML: &str = include_str!("../../../envoy.yaml");
 
 /// The plugin configuration shipped in `envoy.yaml`: the JSON block under `value: |`.
 fn shipped_plugin_config() -> String {
-    let mut lines = ENVOY_YAML.lines().skip_while(|l| l.trim() != "value: |").skip(1);
+    let mut lines = ENVOY_YAML
+        .lines()
+        .skip_while(|l| l.trim() != "value: |")
+        .skip(1);
     let first = lines.next().expect("envoy.yaml has a `value: |` block");
     let indent = first.len() - first.trim_start().len();
     let mut json = String::from(first.trim_start());
@@ -57,26 +61,14 @@ fn policy() -> Policy {
     .expect("the shipped plugin configuration compiles")
 }
 
-/// The key sets the core sees: both tenants of the shipped policy publish the same three keys
-/// (Microsoft's signing keys are shared across tenants).
-struct BenchKeys {
-    set: KeySet,
-}
-
-impl KeySets for BenchKeys {
-    fn state(&self, _tenant: TenantIndex) -> KeySetState<'_> {
-        KeySetState::Ready(&self.set)
-    }
-
-    fn refetch(&self, _tenant: TenantIndex) -> Refetch {
-        Refetch::RateLimited
-    }
-}
-
 struct Fixture {
     policy: Policy,
     jwks: String,
-    keys: BenchKeys,
+    /// The three keys every tenant of the shipped policy publishes.
+    set: KeySet,
+    /// The key sets the core sees: both tenants publish `set` (Microsoft's signing keys are
+    /// shared across tenants).
+    keys: FixedKeySets,
     kid_a: String,
     bearer: String,
 }
@@ -99,10 +91,12 @@ impl Fixture {
         claims["uti"] = json!("bAv9YyXf1kKz0n3dGk8QAA");
         let token = sign(&key("a"), &header(&kid_a), &claims);
 
+        let policy = policy();
         Fixture {
-            policy: policy(),
+            keys: FixedKeySets::same_for_every_tenant(policy.tenants().len(), &set),
+            policy,
             jwks,
-            keys: BenchKeys { set },
+            set,
             kid_a,
             bearer: format!("Bearer {token}"),
         }
@@ -130,7 +124,10 @@ fn bench_decide(c: &mut Criterion) {
 
     let mut cache = TokenCache::new(10_000, DigestKey::new([7; 16]));
     let first = decide(&fx.policy, &head, &fx.keys, &mut cache, NOW);
-    assert!(allowed(&first.decision), "the benchmark request is allowed: {first:?}");
+    assert!(
+        allowed(&first.decision),
+        "the benchmark request is allowed: {first:?}"
+    );
     assert!(!first.cache_hit);
     group.bench_function("warm_cache", |b| {
         b.iter(|| {
@@ -150,10 +147,12 @@ fn bench_decide(c: &mut Criterion) {
         })
     });
 
-    let key = fx.keys.set.by_kid(&fx.kid_a).expect("key a is in the set");
+    let key = fx.set.by_kid(&fx.kid_a).expect("key a is in the set");
     let token = fx.bearer.trim_start_matches("Bearer ");
     let (input, signature) = token.rsplit_once('.').expect("three segments");
-    let signature = URL_SAFE_NO_PAD.decode(signature).expect("base64url signature");
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .expect("base64url signature");
     assert!(key.verify_rs256(input.as_bytes(), &signature));
     group.bench_function("rs256_verify_only", |b| {
         b.iter(|| black_box(key.verify_rs256(black_box(input.as_bytes()), &signature)))
@@ -180,15 +179,27 @@ fn bench_authorize(c: &mut Criterion) {
     // An exact rule, and a wildcard rule reached after the exact ones, with a query string.
     for (name, raw) in [
         ("myself", "/rest/api/2/myself"),
-        ("issue_wildcard", "/rest/api/2/issue/OPS-123?fields=summary,status"),
+        (
+            "issue_wildcard",
+            "/rest/api/2/issue/OPS-123?fields=summary,status",
+        ),
     ] {
         let path = canonical_path(raw).expect("canonical");
-        let target = RequestTarget { method: "GET", path: &path };
-        assert!(fx.policy.authorize(&caller, &target).is_ok(), "{raw} is allowed");
+        let target = RequestTarget {
+            method: "GET",
+            path: &path,
+        };
+        assert!(
+            fx.policy.authorize(&caller, &target).is_ok(),
+            "{raw} is allowed"
+        );
         group.bench_function(name, |b| {
             b.iter(|| {
                 let path = canonical_path(black_box(raw)).expect("canonical");
-                let target = RequestTarget { method: black_box("GET"), path: &path };
+                let target = RequestTarget {
+                    method: black_box("GET"),
+                    path: &path,
+                };
                 black_box(fx.policy.authorize(&caller, &target).is_ok())
             })
         });

@@ -26,6 +26,8 @@
 //!   is decided through.
 //! - [`store`]: one VM's parsed key sets and the view a request at one instant decides with.
 //! - [`wait`]: how long one request may wait for keys.
+//! - [`fixed`]: key sets in hand, for decisions without a fetch (the policy check, tests,
+//!   fuzzing, benchmarks).
 //!
 //! Timing: a good fetch is refreshed every `refresh_seconds` in the background; a failed fetch
 //! is retried with exponential backoff (1 s doubling to 30 s) plus up to a quarter of jitter,
@@ -35,6 +37,7 @@
 //! request waits for keys at most `key_wait_ms` in all.
 
 pub mod discovery;
+pub mod fixed;
 pub mod jwks;
 pub mod lifecycle;
 pub mod record;
