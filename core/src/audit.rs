@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::decide::{Action, Decision, Verdict};
+use crate::outcome::{Decided, DecidedVerdict};
 use crate::policy::{AuditLog, Policy};
 use crate::request::RequestHead;
 
@@ -47,28 +47,19 @@ pub struct AuditRecord<'a> {
     pub projects: Option<String>,
 }
 
-/// The audit line for a decided request, or `None` when `audit_log` says not to write it (or
-/// the request is only waiting for keys).
+/// The audit line for a decided request, or `None` when `audit_log` says not to write it.
 pub fn audit_line(
     policy: &Policy,
     head: &RequestHead<'_>,
-    verdict: &Verdict<'_>,
-    action: &Action<'_>,
+    verdict: &DecidedVerdict<'_>,
     request_id: Option<&str>,
     now: i64,
 ) -> Option<String> {
-    let (decision, status, reason) = match action {
-        Action::AwaitKeys { .. } | Action::NeedBody => return None,
-        Action::Deny(d) => ("deny", d.status(), d.code()),
-        Action::Forward {
-            would_deny: Some(d),
-            ..
-        } => ("would_deny", d.status(), d.code()),
-        Action::Forward {
-            identity: None,
-            would_deny: None,
-        } if verdict.token.is_none() => ("allow", 0, "public"),
-        Action::Forward { .. } => ("allow", 0, "allowed"),
+    let (decision, status, reason) = match &verdict.outcome {
+        Decided::Deny(d) => ("deny", d.status(), d.code()),
+        Decided::WouldDeny { denial: d, .. } => ("would_deny", d.status(), d.code()),
+        Decided::Allow(None) => ("allow", 0, "public"),
+        Decided::Allow(Some(_)) => ("allow", 0, "allowed"),
     };
     match policy.audit_log() {
         AuditLog::Off => return None,
@@ -94,8 +85,8 @@ pub fn audit_line(
         decision,
         status,
         reason,
-        matched_rule: match &verdict.decision {
-            Decision::Forward(Some(grant)) => Some(grant.matched_rule),
+        matched_rule: match &verdict.outcome {
+            Decided::Allow(Some(grant)) => Some(grant.matched_rule),
             _ => None,
         },
         token_id: token.and_then(|t| t.token_id()),
@@ -155,9 +146,10 @@ mod tests {
             method_overrides: vec![],
             ..Default::default()
         };
-        let verdict = decide(&policy, &head, &keys(), &mut test_cache(4), NOW);
-        let action = verdict.action(&policy);
-        audit_line(&policy, &head, &verdict, &action, Some("req-1"), NOW)
+        let verdict = decide(&policy, &head, &keys(), &mut test_cache(4), NOW)
+            .decided()
+            .unwrap();
+        audit_line(&policy, &head, &verdict, Some("req-1"), NOW)
             .map(|l| serde_json::from_str(&l).unwrap())
     }
 
