@@ -189,6 +189,16 @@ mod tests {
         assert_eq!(l["status"], 403);
         assert_eq!(l["reason"], "method_not_allowed");
         assert_eq!(l["client"], "reporting-bot");
+        assert!(l["matched_rule"].is_null(), "no rule allowed it");
+    }
+
+    #[test]
+    fn public_path_is_logged_as_public_without_a_caller() {
+        let l = line(policy_json(), "GET", "/status", None).unwrap();
+        assert_eq!(l["decision"], "allow");
+        assert_eq!(l["reason"], "public");
+        assert_eq!(l["status"], 0);
+        assert!(l["client"].is_null() && l["token_id"].is_null());
     }
 
     #[test]

@@ -868,6 +868,162 @@ mod tests {
         }
     }
 
+    mod without_a_signature_check {
+        use super::*;
+
+        fn forged() -> String {
+            bearer(&sign(&key("attacker"), &header("key-a"), &v2_claims()))
+        }
+
+        #[test]
+        fn decode_only_reads_the_claims_and_ignores_the_signature() {
+            let policy = policy();
+            let auth = forged();
+            let verdict = decide_unverified(
+                &policy,
+                &head("GET", "/rest/api/2/myself", Some(&auth)),
+                RequestBody::Unread,
+                NOW,
+            );
+            let Outcome::Decided(Decided::Allow(Some(grant))) = &verdict.outcome else {
+                panic!("{verdict:?}")
+            };
+            assert_eq!(grant.client_name, "reporting-bot");
+            assert!(verdict.token.is_none(), "nothing was verified");
+            assert_eq!(verdict.client.map(|c| c.name()), Some("reporting-bot"));
+        }
+
+        #[test]
+        fn decode_only_still_checks_claims_the_request_and_the_policy() {
+            let policy = policy();
+            let auth = forged();
+            let mut claims = v2_claims();
+            claims["exp"] = json!(NOW - 600);
+            let expired = bearer(&sign(&key("a"), &header("key-a"), &claims));
+            let cases = [
+                (
+                    head("GET", "/rest/api/2/myself", Some(&expired)),
+                    "expired",
+                ),
+                (
+                    head("DELETE", "/rest/api/2/myself", Some(&auth)),
+                    "method_not_allowed",
+                ),
+                (head("GET", "/rest/api/2/myself", None), "no_token"),
+                (
+                    head("GET", "/rest/api/2/myself", Some("Bearer a b")),
+                    "malformed_bearer",
+                ),
+                (
+                    head("GET", "/rest/api/2/../myself", Some(&expired)),
+                    "refused_path",
+                ),
+            ];
+            for (h, code) in cases {
+                let verdict = decide_unverified(&policy, &h, RequestBody::Unread, NOW);
+                let Outcome::Decided(Decided::Deny(denial)) = &verdict.outcome else {
+                    panic!("{code}: {verdict:?}")
+                };
+                assert_eq!(denial.code(), code);
+            }
+            let verdict = decide_unverified(
+                &policy,
+                &head("GET", "/status", None),
+                RequestBody::Unread,
+                NOW,
+            );
+            assert!(matches!(
+                verdict.outcome,
+                Outcome::Decided(Decided::Allow(None))
+            ));
+        }
+
+        #[test]
+        fn decode_only_applies_the_dry_run_rule() {
+            let policy = audit_policy(false, true);
+            let auth = forged();
+            let verdict = decide_unverified(
+                &policy,
+                &head("DELETE", "/rest/api/2/myself", Some(&auth)),
+                RequestBody::Unread,
+                NOW,
+            );
+            assert!(matches!(
+                verdict.outcome,
+                Outcome::Decided(Decided::WouldDeny {
+                    identity: Some(_),
+                    ..
+                })
+            ));
+        }
+
+        fn caller<'a>(app_id: &'a str, roles: &'a [String]) -> Caller<'a> {
+            Caller {
+                tenant: TenantIndex(0),
+                app_id,
+                credential_type: Some("2"),
+                roles,
+                delegated: false,
+            }
+        }
+
+        #[test]
+        fn a_caller_described_by_flags_gets_the_policys_answer() {
+            let policy = policy();
+            let roles = vec!["Jira.Read".to_owned()];
+            let bot = caller(REPORTING_BOT, &roles);
+            let allowed = decide_as(
+                &policy,
+                &head("GET", "/rest/api/2/myself", None),
+                RequestBody::Unread,
+                &bot,
+            );
+            assert!(matches!(
+                allowed.outcome,
+                Outcome::Decided(Decided::Allow(Some(_)))
+            ));
+            assert_eq!(allowed.client.map(|c| c.name()), Some("reporting-bot"));
+            let stranger = caller(API_APP_ID, &roles);
+            let refused = decide_as(
+                &policy,
+                &head("GET", "/rest/api/2/myself", None),
+                RequestBody::Unread,
+                &stranger,
+            );
+            assert!(matches!(
+                refused.outcome,
+                Outcome::Decided(Decided::Deny(Denial::Policy(PolicyDenial::UnknownClient)))
+            ));
+            assert!(refused.client.is_none());
+        }
+
+        #[test]
+        fn a_caller_described_by_flags_passes_the_request_checks_first() {
+            let policy = policy();
+            let roles = vec!["Jira.Read".to_owned()];
+            let bot = caller(REPORTING_BOT, &roles);
+            let mut h = head("GET", "/rest/api/2/myself", None);
+            h.method_overrides = vec!["DELETE"];
+            assert!(matches!(
+                decide_as(&policy, &h, RequestBody::Unread, &bot).outcome,
+                Outcome::Decided(Decided::Deny(Denial::Request(
+                    RequestRejection::MethodOverride
+                )))
+            ));
+            let public = decide_as(
+                &policy,
+                &head("GET", "/status", None),
+                RequestBody::Unread,
+                &bot,
+            );
+            assert!(matches!(
+                public.outcome,
+                Outcome::Decided(Decided::Allow(None))
+            ));
+            assert!(public.client.is_none(), "a public path names no client");
+        }
+    }
+
     /// The test client, limited to OPS for creates, bulk creates, links and searches, with
     /// `project_ids` mapping 10000 to OPS, and a deny rule for SEC on everything.
     fn scoped_policy() -> Policy {
