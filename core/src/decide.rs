@@ -16,7 +16,7 @@ use crate::jwks::{KeySetState, KeySets};
 use crate::outcome::{refusal, Decided, Outcome, Verdict, Wait};
 use crate::path::{canonical_path, RequestPath};
 use crate::policy::scope::{request_scope, BodyFacts, RequestBody};
-use crate::policy::{Caller, Client, Grant, Policy, PolicyDenial, RequestTarget};
+use crate::policy::{Caller, Grant, Policy, PolicyDenial, RequestTarget};
 use crate::request::{has_query_token, RequestHead, RequestRejection};
 use crate::token::bearer::{presented_token, PresentedToken};
 use crate::token::verify::{read_unverified, verify_token, VerifiedToken, VerifyFailure};
@@ -157,8 +157,9 @@ fn checked_target<'h>(
     Ok(Some(path))
 }
 
-/// The last step: the configured client `caller` is, and whether it may make the call (with
-/// what the request was found to be about when a rule with `projects` decided it).
+/// The last step: the configured client `caller` is, and whether it may make the call. A call
+/// whose projects are in a body that is still [`RequestBody::Unread`] waits for it; when a rule
+/// with `projects` decides, the verdict says what the request was found to be about.
 fn authorize_caller<'p>(
     policy: &'p Policy,
     caller: &Caller<'_>,
@@ -172,20 +173,6 @@ fn authorize_caller<'p>(
     let Some(client) = client else {
         return Err(Denial::Policy(PolicyDenial::UnknownClient).into());
     };
-    authorize_client(policy, client, caller, head, path, body, verdict)
-}
-
-/// Whether `client`, authenticated as `caller`, may make the call. A call whose projects are
-/// in a body that is still [`RequestBody::Unread`] waits for it.
-fn authorize_client<'p>(
-    policy: &'p Policy,
-    client: &'p Client,
-    caller: &Caller<'_>,
-    head: &RequestHead<'_>,
-    path: &RequestPath<'_>,
-    body: RequestBody<'_>,
-    verdict: &mut Verdict<'p, ()>,
-) -> Step<'p> {
     let target = RequestTarget {
         method: head.method,
         path,
@@ -268,6 +255,7 @@ mod tests {
 
     use super::*;
     use crate::jwks::KeySetError;
+    use crate::outcome::tests::dry_run_policy;
     use crate::outcome::{Identity, KeysNeeded};
     use crate::policy::{PolicyDenial, TenantIndex};
     use crate::test_support::*;
@@ -577,20 +565,9 @@ mod tests {
         ));
     }
 
-    fn audit_policy(global: bool, client: bool) -> Policy {
-        let mut doc = policy_json();
-        if global {
-            doc["mode"] = json!("audit");
-        }
-        if client {
-            doc["clients"][0]["mode"] = json!("audit");
-        }
-        crate::config::compile_policy(doc.to_string().as_bytes(), &|_| None).unwrap()
-    }
-
     #[test]
     fn audit_mode_lets_every_denial_through_flagged() {
-        let policy = audit_policy(true, false);
+        let policy = dry_run_policy(true, false);
         let verdict = decide(
             &policy,
             &head("GET", "/rest/api/2/myself", None),
@@ -609,7 +586,7 @@ mod tests {
 
     #[test]
     fn per_client_dry_run_only_covers_that_clients_policy_denials() {
-        let policy = audit_policy(false, true);
+        let policy = dry_run_policy(false, true);
         let auth = good();
         let verdict = decide(
             &policy,
@@ -841,7 +818,7 @@ mod tests {
             let mut record = SharedKeyRecord::default();
             record.claim_scheduled(FETCHED_MS, &SETTINGS);
             let store = store(record);
-            let policy = audit_policy(true, false);
+            let policy = dry_run_policy(true, false);
             let auth = good();
             let h = head("GET", "/rest/api/2/myself", Some(&auth));
             let keys = store.at(FETCHED_MS + 2_000);
@@ -871,6 +848,29 @@ mod tests {
     mod without_a_signature_check {
         use super::*;
 
+        /// `GET`/`DELETE` of `path` decided from the token's claims alone.
+        fn unverified<'p>(
+            policy: &'p Policy,
+            method: &str,
+            path: &str,
+            auth: Option<&str>,
+        ) -> Verdict<'p> {
+            decide_unverified(policy, &head(method, path, auth), RequestBody::Unread, NOW)
+        }
+
+        /// A `GET` of `path` by app `app_id` with the `Jira.Read` role, described by flags.
+        fn by_flags<'p>(policy: &'p Policy, h: &RequestHead<'_>, app_id: &str) -> Verdict<'p> {
+            let roles = ["Jira.Read".to_owned()];
+            let caller = Caller {
+                tenant: TenantIndex(0),
+                app_id,
+                credential_type: Some("2"),
+                roles: &roles,
+                delegated: false,
+            };
+            decide_as(policy, h, RequestBody::Unread, &caller)
+        }
+
         fn forged() -> String {
             bearer(&sign(&key("attacker"), &header("key-a"), &v2_claims()))
         }
@@ -878,13 +878,7 @@ mod tests {
         #[test]
         fn decode_only_reads_the_claims_and_ignores_the_signature() {
             let policy = policy();
-            let auth = forged();
-            let verdict = decide_unverified(
-                &policy,
-                &head("GET", "/rest/api/2/myself", Some(&auth)),
-                RequestBody::Unread,
-                NOW,
-            );
+            let verdict = unverified(&policy, "GET", "/rest/api/2/myself", Some(&forged()));
             let Outcome::Decided(Decided::Allow(Some(grant))) = &verdict.outcome else {
                 panic!("{verdict:?}")
             };
@@ -902,52 +896,48 @@ mod tests {
             let expired = bearer(&sign(&key("a"), &header("key-a"), &claims));
             let cases = [
                 (
-                    head("GET", "/rest/api/2/myself", Some(&expired)),
+                    "GET",
+                    "/rest/api/2/myself",
+                    Some(expired.as_str()),
                     "expired",
                 ),
                 (
-                    head("DELETE", "/rest/api/2/myself", Some(&auth)),
+                    "DELETE",
+                    "/rest/api/2/myself",
+                    Some(&auth),
                     "method_not_allowed",
                 ),
-                (head("GET", "/rest/api/2/myself", None), "no_token"),
+                ("GET", "/rest/api/2/myself", None, "no_token"),
                 (
-                    head("GET", "/rest/api/2/myself", Some("Bearer a b")),
+                    "GET",
+                    "/rest/api/2/myself",
+                    Some("Bearer a b"),
                     "malformed_bearer",
                 ),
                 (
-                    head("GET", "/rest/api/2/../myself", Some(&expired)),
+                    "GET",
+                    "/rest/api/2/../myself",
+                    Some(&expired),
                     "refused_path",
                 ),
             ];
-            for (h, code) in cases {
-                let verdict = decide_unverified(&policy, &h, RequestBody::Unread, NOW);
+            for (method, path, auth, code) in cases {
+                let verdict = unverified(&policy, method, path, auth);
                 let Outcome::Decided(Decided::Deny(denial)) = &verdict.outcome else {
                     panic!("{code}: {verdict:?}")
                 };
                 assert_eq!(denial.code(), code);
             }
-            let verdict = decide_unverified(
-                &policy,
-                &head("GET", "/status", None),
-                RequestBody::Unread,
-                NOW,
-            );
             assert!(matches!(
-                verdict.outcome,
+                unverified(&policy, "GET", "/status", None).outcome,
                 Outcome::Decided(Decided::Allow(None))
             ));
         }
 
         #[test]
         fn decode_only_applies_the_dry_run_rule() {
-            let policy = audit_policy(false, true);
-            let auth = forged();
-            let verdict = decide_unverified(
-                &policy,
-                &head("DELETE", "/rest/api/2/myself", Some(&auth)),
-                RequestBody::Unread,
-                NOW,
-            );
+            let policy = dry_run_policy(false, true);
+            let verdict = unverified(&policy, "DELETE", "/rest/api/2/myself", Some(&forged()));
             assert!(matches!(
                 verdict.outcome,
                 Outcome::Decided(Decided::WouldDeny {
@@ -957,39 +947,17 @@ mod tests {
             ));
         }
 
-        fn caller<'a>(app_id: &'a str, roles: &'a [String]) -> Caller<'a> {
-            Caller {
-                tenant: TenantIndex(0),
-                app_id,
-                credential_type: Some("2"),
-                roles,
-                delegated: false,
-            }
-        }
-
         #[test]
         fn a_caller_described_by_flags_gets_the_policys_answer() {
             let policy = policy();
-            let roles = vec!["Jira.Read".to_owned()];
-            let bot = caller(REPORTING_BOT, &roles);
-            let allowed = decide_as(
-                &policy,
-                &head("GET", "/rest/api/2/myself", None),
-                RequestBody::Unread,
-                &bot,
-            );
+            let h = head("GET", "/rest/api/2/myself", None);
+            let allowed = by_flags(&policy, &h, REPORTING_BOT);
             assert!(matches!(
                 allowed.outcome,
                 Outcome::Decided(Decided::Allow(Some(_)))
             ));
             assert_eq!(allowed.client.map(|c| c.name()), Some("reporting-bot"));
-            let stranger = caller(API_APP_ID, &roles);
-            let refused = decide_as(
-                &policy,
-                &head("GET", "/rest/api/2/myself", None),
-                RequestBody::Unread,
-                &stranger,
-            );
+            let refused = by_flags(&policy, &h, API_APP_ID);
             assert!(matches!(
                 refused.outcome,
                 Outcome::Decided(Decided::Deny(Denial::Policy(PolicyDenial::UnknownClient)))
@@ -1000,22 +968,15 @@ mod tests {
         #[test]
         fn a_caller_described_by_flags_passes_the_request_checks_first() {
             let policy = policy();
-            let roles = vec!["Jira.Read".to_owned()];
-            let bot = caller(REPORTING_BOT, &roles);
             let mut h = head("GET", "/rest/api/2/myself", None);
             h.method_overrides = vec!["DELETE"];
             assert!(matches!(
-                decide_as(&policy, &h, RequestBody::Unread, &bot).outcome,
+                by_flags(&policy, &h, REPORTING_BOT).outcome,
                 Outcome::Decided(Decided::Deny(Denial::Request(
                     RequestRejection::MethodOverride
                 )))
             ));
-            let public = decide_as(
-                &policy,
-                &head("GET", "/status", None),
-                RequestBody::Unread,
-                &bot,
-            );
+            let public = by_flags(&policy, &head("GET", "/status", None), REPORTING_BOT);
             assert!(matches!(
                 public.outcome,
                 Outcome::Decided(Decided::Allow(None))

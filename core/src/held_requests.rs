@@ -238,6 +238,13 @@ mod tests {
         held.hold(id, wait, now_ms, KEY_WAIT_MS, false)
     }
 
+    /// Request 1 held for its body since time 0.
+    fn holding_a_body() -> HeldRequests {
+        let mut held = HeldRequests::default();
+        hold(&mut held, 1, Wait::Body, 0);
+        held
+    }
+
     #[test]
     fn requests_that_are_not_held_pass_their_body_on() {
         let mut held = HeldRequests::default();
@@ -262,8 +269,7 @@ mod tests {
 
     #[test]
     fn a_body_of_exactly_the_limit_is_complete_and_one_byte_more_is_too_large() {
-        let mut held = HeldRequests::default();
-        hold(&mut held, 1, Wait::Body, 0);
+        let mut held = holding_a_body();
         assert_eq!(held.on_body(1, MAX, false, MAX), BodyStep::Pause);
         assert_eq!(held.on_body(1, MAX, true, MAX), BodyStep::Decide);
         assert_eq!(held.body(1, false, MAX), HeldBody::Complete { size: MAX });
@@ -274,8 +280,7 @@ mod tests {
 
     #[test]
     fn trailers_complete_the_body() {
-        let mut held = HeldRequests::default();
-        hold(&mut held, 1, Wait::Body, 0);
+        let mut held = holding_a_body();
         held.on_body(1, 12, false, MAX);
         assert_eq!(held.on_trailers(1), BodyStep::Decide);
         assert_eq!(held.body(1, false, MAX), HeldBody::Complete { size: 12 });
@@ -337,25 +342,20 @@ mod tests {
         assert_eq!(hold(&mut held, 1, keys(T0, false), 2_000), Hold::Paused);
         assert!(held.wake(None, 1_000 + KEY_WAIT_MS - 1).is_empty());
         assert_eq!(held.wake(None, 1_000 + KEY_WAIT_MS), [1]);
-        // Decided again at the deadline: answered now.
-        assert_eq!(
-            hold(&mut held, 1, keys(T0, false), 1_000 + KEY_WAIT_MS),
-            Hold::WaitOver
-        );
+        let at_deadline = hold(&mut held, 1, keys(T0, false), 1_000 + KEY_WAIT_MS);
+        assert_eq!(at_deadline, Hold::WaitOver, "decided again at the deadline");
     }
 
     #[test]
     fn the_key_wait_is_carried_across_a_body_hold() {
         let mut held = HeldRequests::default();
-        hold(&mut held, 1, keys(T0, false), 1_000);
-        held.wake(Some(T0), 1_500);
-        assert_eq!(hold(&mut held, 1, Wait::Body, 1_500), Hold::Paused);
-        held.on_body(1, 5, true, MAX);
-        // The body arrived after the deadline, and the keys are needed again: no new wait.
-        assert_eq!(
-            hold(&mut held, 1, keys(T0, false), 1_000 + KEY_WAIT_MS),
-            Hold::WaitOver
-        );
+        held.hold(1, keys(T1, false), 1_000, KEY_WAIT_MS, false);
+        assert_eq!(held.wake(Some(T1), 1_500), [1]);
+        held.hold(1, Wait::Body, 1_500, KEY_WAIT_MS, false);
+        assert_eq!(held.on_body(1, 5, true, MAX), BodyStep::Decide);
+        // The body completes after the first deadline and the keys are needed again.
+        let again = held.hold(1, keys(T1, true), 1_000 + KEY_WAIT_MS, KEY_WAIT_MS, false);
+        assert_eq!(again, Hold::WaitOver, "no second wait");
     }
 
     #[test]
@@ -394,8 +394,7 @@ mod tests {
 
     #[test]
     fn a_too_large_body_is_refused_as_too_large_even_once_late() {
-        let mut held = HeldRequests::default();
-        hold(&mut held, 1, Wait::Body, 0);
+        let mut held = holding_a_body();
         held.on_body(1, MAX + 1, false, MAX);
         held.expire(BODY_WAIT_MS + 1);
         assert_eq!(held.body(1, false, MAX), HeldBody::TooLarge);
@@ -403,8 +402,7 @@ mod tests {
 
     #[test]
     fn complete_bodies_and_requests_waiting_for_keys_never_time_out() {
-        let mut held = HeldRequests::default();
-        hold(&mut held, 1, Wait::Body, 0);
+        let mut held = holding_a_body();
         held.on_body(1, 10, true, MAX);
         hold(&mut held, 2, keys(T0, false), 0);
         hold(&mut held, 3, Wait::Body, 0);

@@ -231,13 +231,14 @@ impl<'p> Verdict<'p, Wait> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use serde_json::json;
 
     use super::*;
     use crate::test_support::*;
 
-    fn compiled(global: bool, client: bool) -> Policy {
+    /// The test policy with `mode: audit` for the whole policy (`global`) and/or for its client.
+    pub(crate) fn dry_run_policy(global: bool, client: bool) -> Policy {
         let mut doc = policy_json();
         if global {
             doc["mode"] = json!("audit");
@@ -250,21 +251,21 @@ mod tests {
 
     #[test]
     fn dry_run_applies_to_the_whole_policy_or_to_the_identified_client() {
-        let enforce = compiled(false, false);
+        let enforce = dry_run_policy(false, false);
         let client = enforce.clients().first();
         assert!(!is_dry_run(&enforce, None));
         assert!(!is_dry_run(&enforce, client));
-        let global = compiled(true, false);
+        let global = dry_run_policy(true, false);
         assert!(is_dry_run(&global, None));
         assert!(is_dry_run(&global, global.clients().first()));
-        let per_client = compiled(false, true);
+        let per_client = dry_run_policy(false, true);
         assert!(is_dry_run(&per_client, per_client.clients().first()));
         assert!(!is_dry_run(&per_client, None), "no client, no client mode");
     }
 
     #[test]
     fn refusal_in_dry_run_forwards_with_the_clients_identity() {
-        let policy = compiled(false, true);
+        let policy = dry_run_policy(false, true);
         let client = policy.clients().first();
         let Decided::WouldDeny { denial, identity } =
             refusal(&policy, client, Denial::MissingToken)
@@ -275,12 +276,12 @@ mod tests {
         let identity = identity.unwrap();
         assert_eq!(identity.client_name, "reporting-bot");
         assert_eq!(identity.app_id, REPORTING_BOT);
-        let enforce = compiled(false, false);
+        let enforce = dry_run_policy(false, false);
         assert!(matches!(
             refusal(&enforce, enforce.clients().first(), Denial::MissingToken),
             Decided::Deny(Denial::MissingToken)
         ));
-        let global = compiled(true, false);
+        let global = dry_run_policy(true, false);
         assert!(matches!(
             refusal(&global, None, Denial::MissingToken),
             Decided::WouldDeny { identity: None, .. }
@@ -340,7 +341,7 @@ mod tests {
             panic!()
         };
         assert_eq!((denial.status(), denial.code()), (408, "body_timeout"));
-        let dry_run = compiled(true, false);
+        let dry_run = dry_run_policy(true, false);
         assert!(matches!(
             Verdict::new(Wait::Body)
                 .wait_over(&dry_run, &keys())
