@@ -113,6 +113,8 @@ fn settle<'p>(policy: &Policy, facts: Verdict<'p, ()>, step: Step<'p>) -> Verdic
     facts.with(outcome)
 }
 
+/// The pipeline of the request path: the request checks, the token verified (or found in the
+/// cache), then the policy.
 fn verified_pipeline<'p>(
     policy: &'p Policy,
     head: &RequestHead<'_>,
