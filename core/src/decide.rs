@@ -495,6 +495,30 @@ mod tests {
     }
 
     #[test]
+    fn request_without_its_method_or_its_path_is_refused_before_anything_else() {
+        let policy = policy();
+        let auth = good();
+        for (method, path) in [("", "/rest/api/2/myself"), ("GET", ""), ("", "")] {
+            let verdict = decide(
+                &policy,
+                &head(method, path, Some(&auth)),
+                &keys(),
+                &mut test_cache(1),
+                NOW,
+            );
+            let Outcome::Decided(Decided::Deny(denial)) = verdict.outcome else {
+                panic!("{method:?} {path:?}")
+            };
+            assert_eq!(
+                denial,
+                Denial::Request(RequestRejection::MissingPseudoHeader),
+                "{method:?} {path:?}"
+            );
+            assert_eq!(denial.status(), 400);
+        }
+    }
+
+    #[test]
     fn path_and_override_checks_come_before_public_paths_and_tokens() {
         let policy = policy();
         let verdict = decide(
