@@ -136,6 +136,24 @@ mod tests {
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
     }
 
+    #[test]
+    fn rfc3339_names_every_day_from_1600_to_2500() {
+        let leap = |y: i64| y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+        let year_days = |y: i64| if leap(y) { 366 } else { 365 };
+        let mut day: i64 = -(1600..1970).map(year_days).sum::<i64>();
+        for year in 1600..=2500 {
+            let february = if leap(year) { 29 } else { 28 };
+            let months = [31, february, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+            for (month, days) in (1..).zip(months) {
+                for date in 1..=days {
+                    let expected = format!("{year:04}-{month:02}-{date:02}T01:01:01Z");
+                    assert_eq!(rfc3339(day * 86_400 + 3_661), expected);
+                    day += 1;
+                }
+            }
+        }
+    }
+
     fn line(doc: Value, method: &str, path: &str, auth: Option<String>) -> Option<Value> {
         let policy = crate::config::compile_policy(doc.to_string().as_bytes(), &|_| None).unwrap();
         let auth_values: Vec<&str> = auth.iter().map(String::as_str).collect();
