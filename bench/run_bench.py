@@ -56,10 +56,14 @@ JWT_CACHE = "jwt_authn+rbac (cache)"
 JWT_NO_CACHE = "jwt_authn+rbac (no cache)"
 GUARD = "jira-entra-guard"
 GUARD_AUDIT_ALL = "jira-entra-guard (audit all)"
+COMPARE = "jira-entra-guard (compared build)"
 CONFIGS = [NONE, NOOP, JWT_CACHE, JWT_NO_CACHE, GUARD, GUARD_AUDIT_ALL]
-AUTHENTICATING = {JWT_CACHE, JWT_NO_CACHE, GUARD, GUARD_AUDIT_ALL}
+# `--only` names the configurations by these short names.
+SHORT_NAMES = {"none": NONE, "noop": NOOP, "jwt-cache": JWT_CACHE, "jwt-no-cache": JWT_NO_CACHE,
+               "guard": GUARD, "guard-audit-all": GUARD_AUDIT_ALL, "compare": COMPARE}
+AUTHENTICATING = {JWT_CACHE, JWT_NO_CACHE, GUARD, GUARD_AUDIT_ALL, COMPARE}
 # Caches whose hit ratio is read from the stats (per run).
-CACHED = {JWT_CACHE, GUARD, GUARD_AUDIT_ALL}
+CACHED = {JWT_CACHE, GUARD, GUARD_AUDIT_ALL, COMPARE}
 
 
 def log(msg: str = "") -> None:
@@ -102,9 +106,16 @@ class BenchEnvoy:
             return int(json.loads(r.read())["allocated"])
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the whole Envoy process so far."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        """CPU time of every thread of the Envoy so far, from the scheduler's own accounting
+        (`/proc/PID/task/*/schedstat`, nanoseconds), which is exact where `/proc/PID/stat`
+        counts clock ticks."""
+        total = 0
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+                continue  # a thread that ended between the listing and the read
+        return total / 1e9
 
     def stop(self) -> None:
         stack.stop_process(self.proc)
@@ -290,7 +301,7 @@ def stat_sum(stats: dict[str, int], contains: str, suffix: str) -> int:
 
 def cache_counts(name: str, stats: dict[str, int]) -> tuple[int, int]:
     """(hits, misses) of the configuration's token cache."""
-    if name in (GUARD, GUARD_AUDIT_ALL):
+    if name in (GUARD, GUARD_AUDIT_ALL, COMPARE):
         return (stat_sum(stats, "jira_entra_guard_token_cache_total", ".hit"),
                 stat_sum(stats, "jira_entra_guard_token_cache_total", ".miss"))
     if name == JWT_CACHE:
@@ -349,6 +360,9 @@ def run_wrk(envoy: BenchEnvoy, tokens_file: Path, duration: float, connections: 
         # (the other, idle Envoys and the emulator, the kernel's share not charged to either,
         # and any other program on the machine).
         "envoy_cpu_pct": round(100 * envoy_cpu / wall, 1),
+        # Envoy's CPU time per answered request: steadier than req/s on a shared machine.
+        "envoy_cpu_us_per_request": (round(1e6 * envoy_cpu / raw["requests"], 2)
+                                     if raw["requests"] else None),
         "wrk_cpu_pct": round(100 * wrk_cpu / wall, 1),
         "other_cpu_pct": round(100 * other_cpu / wall, 1),
     }
@@ -424,6 +438,10 @@ def summarize(runs: list[dict]) -> dict:
         "p50_ms": median([r["p50_ms"] for r in runs]),
         "p99_ms": median([r["p99_ms"] for r in runs]),
         "envoy_cpu_pct": median([r["envoy_cpu_pct"] for r in runs]),
+        # The least of the rounds: other work on the machine only ever adds to it.
+        "cpu_us_per_request": min((r["envoy_cpu_us_per_request"] for r in runs
+                                   if r.get("envoy_cpu_us_per_request") is not None),
+                                  default=None),
         "other_cpu_pct_max": max((r["other_cpu_pct"] for r in runs), default=None),
         "runs": len(runs),
         "non_2xx": sum(r["non_2xx"] for r in runs),
@@ -447,7 +465,11 @@ def bench(args) -> dict:
 
 
 def _run(args, workdir: Path, envoys: Envoys) -> dict:
-    for path, what in ((GUARD_WASM, "scripts/build.sh"), (NOOP_WASM, "scripts/bench.sh")):
+    configs = args.configs
+    needed = [(GUARD_WASM, "scripts/build.sh"), (NOOP_WASM, "scripts/bench.sh")]
+    if COMPARE in configs:
+        needed.append((args.compare_wasm, "--compare-wasm"))
+    for path, what in needed:
         if not path.is_file():
             raise RuntimeError(f"{path} is missing: build it with {what}")
     info = machine()
@@ -530,6 +552,9 @@ def _run(args, workdir: Path, envoys: Envoys) -> dict:
             if name == GUARD:
                 return base([ec.guard_filter(shipped_filter, str(GUARD_WASM), guard_config)],
                             entra_port=emulator.port)
+            if name == COMPARE:
+                return base([ec.guard_filter(shipped_filter, str(args.compare_wasm), guard_config)],
+                            entra_port=emulator.port)
             if name == GUARD_AUDIT_ALL:
                 return base([ec.guard_filter(shipped_filter, str(GUARD_WASM), guard_all_config)],
                             entra_port=emulator.port, access_log=shipped_access_log)
@@ -538,7 +563,7 @@ def _run(args, workdir: Path, envoys: Envoys) -> dict:
 
     started = {}
     checks = {}
-    for name in CONFIGS:
+    for name in configs:
         envoy = envoys.start(name, make(name))
         started[name] = envoy
         if name in AUTHENTICATING:
@@ -551,16 +576,16 @@ def _run(args, workdir: Path, envoys: Envoys) -> dict:
             checks[name] = check_answers(envoy, open_cases)
             log(f"started {name:<30} port {envoy.port}, pid {envoy.proc.pid}")
 
-    runs: dict[str, dict[str, list[dict]]] = {n: {"warm": [], "cold": []} for n in CONFIGS}
+    runs: dict[str, dict[str, list[dict]]] = {n: {"warm": [], "cold": []} for n in configs}
     flagged = []
     contended = []
     quiet_budget = args.quiet_budget
-    cold_next = {name: 0 for name in CONFIGS}
+    cold_next = {name: 0 for name in configs}
     log(f"\n{args.rounds} round(s); per run: wrk -t1 -c{args.connections} -d{args.duration}s "
         f"--latency GET {PATH}; warm = 1 token, cold = {args.cold_tokens} tokens cycled")
     for rnd in range(args.rounds):
-        shift = rnd % len(CONFIGS)
-        order = CONFIGS[shift:] + CONFIGS[:shift]
+        shift = rnd % len(configs)
+        order = configs[shift:] + configs[:shift]
         kinds = ("warm", "cold") if rnd % 2 == 0 else ("cold", "warm")
         for name in order:
             envoy = started[name]
@@ -606,20 +631,22 @@ def _run(args, workdir: Path, envoys: Envoys) -> dict:
                     f"other {run['other_cpu_pct']:.0f}%{cache}{mark}")
                 time.sleep(0.5)
 
-    rss = {name: started[name].rss_bytes() for name in CONFIGS}
-    for name in CONFIGS:
+    rss = {name: started[name].rss_bytes() for name in configs}
+    for name in configs:
         started[name].stop()
-    envoy_log_problems = {name: log_problems(started[name].log_path) for name in CONFIGS}
+    envoy_log_problems = {name: log_problems(started[name].log_path) for name in configs}
     for name, problems in envoy_log_problems.items():
         for problem in problems:
             log(f"Envoy log of {name}: {problem}")
 
     # Memory target: fresh wasm-noop and jira-entra-guard Envoys, each sent the same distinct
     # tokens once; the filter caches every one of them (token_cache_size 10,000 by default).
-    log(f"\nmemory check: {args.memory_tokens} distinct tokens through fresh wasm-noop and "
-        f"jira-entra-guard Envoys")
+    memory_check = NOOP in configs and GUARD in configs
+    if memory_check:
+        log(f"\nmemory check: {args.memory_tokens} distinct tokens through fresh wasm-noop and "
+            f"jira-entra-guard Envoys")
     memory = {"tokens": args.memory_tokens}
-    for name in (NOOP, GUARD):
+    for name in (NOOP, GUARD) if memory_check else ():
         envoy = envoys.start(f"{name} (memory)", make(name))
         wait_until_allowed(envoy, warm_token)
         time.sleep(1.0)
@@ -652,8 +679,9 @@ def _run(args, workdir: Path, envoys: Envoys) -> dict:
             f"{heap_before / MIB:.1f} -> {heap_after / MIB:.1f} MiB "
             f"after {run['requests']} requests (non-2xx {run['non_2xx']})")
         envoy.stop()
-    memory["difference_bytes"] = (memory[GUARD]["rss_after_bytes"]
-                                  - memory[NOOP]["rss_after_bytes"])
+    if memory_check:
+        memory["difference_bytes"] = (memory[GUARD]["rss_after_bytes"]
+                                      - memory[NOOP]["rss_after_bytes"])
 
     return {
         "machine": info,
@@ -663,13 +691,15 @@ def _run(args, workdir: Path, envoys: Envoys) -> dict:
             "memory_tokens": args.memory_tokens, "path": PATH, "client": CLIENT,
             "quick": args.quick,
         },
+        "configs": configs,
+        "compare_wasm": str(args.compare_wasm) if COMPARE in configs else None,
         "wasm": {"jira_entra_guard_bytes": GUARD_WASM.stat().st_size,
                  "noop_bytes": NOOP_WASM.stat().st_size},
         "checks": checks,
         "runs": runs,
         "summary": {name: {"warm": summarize(runs[name]["warm"]),
                            "cold": summarize(runs[name]["cold"]),
-                           "rss_bytes": rss[name]} for name in CONFIGS},
+                           "rss_bytes": rss[name]} for name in configs},
         "memory": memory,
         "flagged_runs": flagged,
         "contended_runs": contended,
@@ -686,8 +716,9 @@ def round_ratios(result: dict, name: str, other: str, kind: str, field: str) -> 
 
 
 def targets(result: dict) -> list[dict]:
+    """The targets of the configurations that ran (`--only` may leave some out)."""
     s = result["summary"]
-    g, jc, jn, noop = s[GUARD], s[JWT_CACHE], s[JWT_NO_CACHE], s[NOOP]
+    ran = set(result["configs"])
 
     def ratio(a, b):
         return a / b if a is not None and b else None
@@ -703,32 +734,54 @@ def targets(result: dict) -> list[dict]:
         out.append({"target": name, "value": value, "limit": limit, "met": bool(passed),
                     "detail": detail, "per_round": per_round, "settled": settled})
 
-    r = ratio(g["warm"]["rps"], jc["warm"]["rps"])
-    add("warm req/s >= 1.05x jwt_authn+rbac (cache)", r, 1.05, r is not None and r >= 1.05,
-        f"{g['warm']['rps']:.0f} / {jc['warm']['rps']:.0f} = {r:.3f}x",
-        round_ratios(result, GUARD, JWT_CACHE, "warm", "rps"))
-    r = ratio(g["warm"]["rps"], noop["warm"]["rps"])
-    add("warm req/s >= 0.95x wasm-noop", r, 0.95, r is not None and r >= 0.95,
-        f"{g['warm']['rps']:.0f} / {noop['warm']['rps']:.0f} = {r:.3f}x",
-        round_ratios(result, GUARD, NOOP, "warm", "rps"))
-    r = ratio(g["warm"]["p99_ms"], jc["warm"]["p99_ms"])
-    add("warm p99 <= jwt_authn+rbac (cache) p99", r, 1.0, r is not None and r <= 1.0,
-        f"{g['warm']['p99_ms']:.2f} ms vs {jc['warm']['p99_ms']:.2f} ms = {r:.3f}x",
-        round_ratios(result, GUARD, JWT_CACHE, "warm", "p99_ms"), lower_is_better=True)
-    r = ratio(g["cold"]["rps"], jn["cold"]["rps"])
-    add("cold req/s >= 1.0x jwt_authn+rbac (no cache)", r, 1.0, r is not None and r >= 1.0,
-        f"{g['cold']['rps']:.0f} / {jn['cold']['rps']:.0f} = {r:.3f}x",
-        round_ratios(result, GUARD, JWT_NO_CACHE, "cold", "rps"))
+    def at_least(kind, other, limit, label):
+        if {GUARD, other} <= ran:
+            a, b = s[GUARD][kind]["rps"], s[other][kind]["rps"]
+            r = ratio(a, b)
+            add(f"{kind} req/s >= {limit}x {label}", r, limit, r is not None and r >= limit,
+                f"{a:.0f} / {b:.0f} = {r:.3f}x", round_ratios(result, GUARD, other, kind, "rps"))
+
+    at_least("warm", JWT_CACHE, 1.05, "jwt_authn+rbac (cache)")
+    at_least("warm", NOOP, 0.95, "wasm-noop")
+    if {GUARD, JWT_CACHE} <= ran:
+        g, jc = s[GUARD]["warm"]["p99_ms"], s[JWT_CACHE]["warm"]["p99_ms"]
+        r = ratio(g, jc)
+        add("warm p99 <= jwt_authn+rbac (cache) p99", r, 1.0, r is not None and r <= 1.0,
+            f"{g:.2f} ms vs {jc:.2f} ms = {r:.3f}x",
+            round_ratios(result, GUARD, JWT_CACHE, "warm", "p99_ms"), lower_is_better=True)
+    at_least("cold", JWT_NO_CACHE, 1.0, "jwt_authn+rbac (no cache)")
     m = result["memory"]
-    diff = m["difference_bytes"] / MIB
-    add(f"RSS(filter, {m['tokens']} cached tokens) - RSS(wasm-noop) <= 16 MiB", diff, 16.0,
-        diff <= 16.0,
-        f"{m[GUARD]['rss_after_bytes'] / MIB:.1f} - {m[NOOP]['rss_after_bytes'] / MIB:.1f} "
-        f"= {diff:.1f} MiB" + ("" if m.get("cache_filled") else " (cache NOT filled!)"))
+    if "difference_bytes" in m:
+        diff = m["difference_bytes"] / MIB
+        add(f"RSS(filter, {m['tokens']} cached tokens) - RSS(wasm-noop) <= 16 MiB", diff, 16.0,
+            diff <= 16.0,
+            f"{m[GUARD]['rss_after_bytes'] / MIB:.1f} - {m[NOOP]['rss_after_bytes'] / MIB:.1f} "
+            f"= {diff:.1f} MiB" + ("" if m.get("cache_filled") else " (cache NOT filled!)"))
     size = result["wasm"]["jira_entra_guard_bytes"]
     add("release .wasm < 1 MiB", size, MIB, size < MIB,
         f"{size} bytes = {size / MIB:.3f} MiB")
     return out
+
+
+def comparison(result: dict) -> list[str]:
+    """This build against `--compare-wasm`, measured side by side in the same rounds: ratios of
+    req/s (median of the per-round ratios) and of Envoy CPU per request (least of the rounds)."""
+    if COMPARE not in result["configs"] or GUARD not in result["configs"]:
+        return []
+    s = result["summary"]
+    lines = ["", f"This build against `{result['compare_wasm']}` (same rounds, alternating order):",
+             "", "| path | req/s ratio (per round) | Envoy CPU µs/request, least of rounds "
+             "(this / compared) | CPU ratio |", "|---|---|---|---|"]
+    for kind in ("warm", "cold"):
+        per_round = round_ratios(result, GUARD, COMPARE, kind, "rps")
+        rounds = ", ".join(f"{x:.3f}" for x in per_round) or "-"
+        mid = median(per_round)
+        mine, theirs = s[GUARD][kind]["cpu_us_per_request"], s[COMPARE][kind]["cpu_us_per_request"]
+        cpu = mine / theirs if mine is not None and theirs else None
+        lines.append(f"| {kind} | {fmt(mid, '.3f')}x ({rounds}) | {fmt(mine, '.1f')} / "
+                     f"{fmt(theirs, '.1f')} | {fmt(cpu, '.3f')}x |")
+    lines += ["", "req/s above 1 and CPU below 1: this build is the cheaper one."]
+    return lines
 
 
 def fmt(v, spec):
@@ -749,11 +802,12 @@ def report_markdown(result: dict) -> str:
         f"warm = 1 token reused, cold = {st['cold_tokens']} distinct tokens cycled",
         f"- Upstream: Envoy `direct_response` 200 for every configuration",
         "",
-        "| configuration | warm req/s | warm p50 ms | warm p99 ms | cold req/s | cold p50 ms "
-        "| cold p99 ms | RSS MiB | cold cache hits | non-2xx / socket errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| configuration | warm req/s | warm p50 ms | warm p99 ms | warm CPU µs/req | cold req/s "
+        "| cold p50 ms | cold p99 ms | cold CPU µs/req | RSS MiB | cold cache hits "
+        "| non-2xx / socket errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name in CONFIGS:
+    for name in result["configs"]:
         s = result["summary"][name]
         w, c = s["warm"], s["cold"]
         total = c["cache_hits"] + c["cache_misses"]
@@ -761,9 +815,14 @@ def report_markdown(result: dict) -> str:
         errors = (w["non_2xx"] + c["non_2xx"], w["socket_errors"] + c["socket_errors"])
         lines.append(
             f"| {name} | {fmt(w['rps'], '.0f')} | {fmt(w['p50_ms'], '.2f')} | "
-            f"{fmt(w['p99_ms'], '.2f')} | {fmt(c['rps'], '.0f')} | {fmt(c['p50_ms'], '.2f')} | "
-            f"{fmt(c['p99_ms'], '.2f')} | {s['rss_bytes'] / MIB:.1f} | {hits} | "
+            f"{fmt(w['p99_ms'], '.2f')} | {fmt(w['cpu_us_per_request'], '.1f')} | "
+            f"{fmt(c['rps'], '.0f')} | {fmt(c['p50_ms'], '.2f')} | "
+            f"{fmt(c['p99_ms'], '.2f')} | {fmt(c['cpu_us_per_request'], '.1f')} | "
+            f"{s['rss_bytes'] / MIB:.1f} | {hits} | "
             f"{errors[0]} / {errors[1]} |")
+    lines += ["", "CPU µs/req: Envoy's CPU time (all its threads, from the scheduler's "
+              "accounting) per answered request, the least of the rounds."]
+    lines += comparison(result)
     lines += ["", "| target | measured (medians) | per round | met |", "|---|---|---|---|"]
     for t in result["targets"]:
         rounds = ", ".join(f"{x:.2f}" for x in t.get("per_round") or []) or "-"
@@ -776,7 +835,7 @@ def report_markdown(result: dict) -> str:
                   "measured within the same round, fall on both sides of the target's limit; "
                   "this run does not settle that target."]
     mem = result["memory"]
-    lines += [
+    lines += [] if "difference_bytes" not in mem else [
         "",
         f"Memory check: fresh Envoys, {mem['tokens']} distinct tokens sent once through each; "
         f"wasm-noop RSS {mem[NOOP]['rss_before_bytes'] / MIB:.1f} -> "
@@ -791,6 +850,8 @@ def report_markdown(result: dict) -> str:
         f"{mem[GUARD]['rss_anon_after_bytes'] / MIB:.1f} + "
         f"{mem[GUARD]['rss_file_after_bytes'] / MIB:.1f} MiB. Every configuration runs with the "
         f"shipped envoy.yaml's `memory_allocator_manager` settings.",
+    ]
+    lines += [
         f"Module sizes: jira_entra_guard.wasm {result['wasm']['jira_entra_guard_bytes']} bytes, "
         f"noop {result['wasm']['noop_bytes']} bytes.",
     ]
@@ -855,6 +916,12 @@ def main() -> int:
                              "leave the CPU alone")
     parser.add_argument("--quiet-budget", type=float, default=1200.0,
                         help="seconds of such waiting in the whole run, at most")
+    parser.add_argument("--compare-wasm", type=Path,
+                        help="another build of the filter (a .wasm file) to run side by side with "
+                             "this one, same configuration and rounds; the report adds the ratios")
+    parser.add_argument("--only", type=str,
+                        help="comma-separated configurations to run (" + ", ".join(SHORT_NAMES)
+                             + "); default all but compare (compare is added by --compare-wasm)")
     parser.add_argument("--keep-workdir", action="store_true",
                         help="keep Envoy configs, logs, tokens and wrk outputs")
     args = parser.parse_args()
@@ -868,6 +935,19 @@ def main() -> int:
         parser.error("durations, rounds and token counts must be positive")
     if min(args.retries, args.quiet_wait, args.quiet_budget) < 0:
         parser.error("--retries, --quiet-wait and --quiet-budget must not be negative")
+
+    if args.only:
+        wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+        unknown = [w for w in wanted if w not in SHORT_NAMES]
+        if unknown or not wanted:
+            parser.error(f"--only: unknown configuration(s) {unknown}; known: {list(SHORT_NAMES)}")
+        args.configs = [SHORT_NAMES[w] for w in wanted]
+    else:
+        args.configs = CONFIGS + ([COMPARE] if args.compare_wasm else [])
+    if (COMPARE in args.configs) != (args.compare_wasm is not None):
+        parser.error("the compare configuration needs --compare-wasm, and --compare-wasm needs it")
+    if args.compare_wasm is not None:
+        args.compare_wasm = args.compare_wasm.resolve()
 
     result, status = run_stoppable(bench, args, "benchmark")
     if result is None:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Mutation testing of the security-critical core files: `scripts/mutants.sh [file...]` (default:
-# token/{verify,claims,jws,bearer,strict_json}.rs, policy/{acl,jql,scope,strict_json}.rs,
-# path.rs, jwks.rs, cloud.rs, decide.rs, outcome.rs, held_requests.rs, reply.rs, audit.rs,
-# metrics.rs). cargo-mutants is installed from crates.io when missing.
+# token/{verify,claims,jws,bearer,strict_json}.rs, policy/{acl,jql,scope,strict_json}.rs, hex.rs,
+# path.rs, keys/{jwks,lifecycle}.rs, cloud.rs, decide.rs, outcome.rs, held_requests.rs, reply.rs,
+# audit.rs, metrics.rs). cargo-mutants is installed from crates.io when missing.
 #
 # Each file is run on its own, one mutant at a time, against the core crate's tests only (unit,
 # Wycheproof and fuzz-regression tests): the shell and the CLI cannot catch a core mutant the
@@ -11,8 +11,8 @@
 # mutated crate itself is built without optimisation and so rebuilds quickly for each mutant.
 #
 # Results go to target/mutants/<path>/mutants.out, <path> being the file's path under core/src
-# with `/` written `-` and without `.rs` (token-strict_json, policy-strict_json), so files that
-# share a name keep their own results: caught.txt, missed.txt, timeout.txt and
+# with `/` written `-` and without `.rs` (token-strict_json, policy-strict_json, keys-jwks), so
+# files that share a name keep their own results: caught.txt, missed.txt, timeout.txt and
 # unviable.txt. The script fails when a mutant survives that is not listed in
 # docs/hardening.md's table of equivalent and message-text-only mutants.
 set -euo pipefail
@@ -25,10 +25,11 @@ fi
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
   files=(
+    core/src/hex.rs
     core/src/token/verify.rs core/src/token/claims.rs core/src/token/jws.rs
     core/src/token/bearer.rs core/src/token/strict_json.rs core/src/policy/acl.rs
     core/src/policy/jql.rs core/src/policy/scope.rs core/src/policy/strict_json.rs
-    core/src/path.rs core/src/jwks.rs core/src/cloud.rs
+    core/src/path.rs core/src/keys/jwks.rs core/src/keys/lifecycle.rs core/src/cloud.rs
     core/src/decide.rs core/src/outcome.rs core/src/held_requests.rs core/src/reply.rs
     core/src/audit.rs core/src/metrics.rs
   )

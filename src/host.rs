@@ -5,7 +5,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use jira_entra_guard_core::denial::Denial;
 use jira_entra_guard_core::reply::{deny_reply, UpstreamHeaders};
-use jira_entra_guard_core::request::{RequestHead, METHOD_OVERRIDE_HEADERS};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MapType;
 
@@ -50,26 +49,6 @@ pub fn request_headers() -> Vec<(String, String)> {
             (name, value)
         })
         .collect()
-}
-
-/// The request head and `x-request-id`, picked out of the header list (names arrive lowercase
-/// from Envoy).
-pub fn request_head(headers: &[(String, String)]) -> (RequestHead<'_>, Option<&str>) {
-    let mut head = RequestHead::default();
-    let mut request_id = None;
-    for (name, value) in headers {
-        match name.as_str() {
-            ":method" => head.method = value,
-            ":path" => head.path = value,
-            "authorization" => head.authorization.push(value),
-            "x-request-id" => request_id = Some(value.as_str()),
-            "content-type" => head.content_type.push(value),
-            "content-encoding" => head.content_encoding = true,
-            other if METHOD_OVERRIDE_HEADERS.contains(&other) => head.method_overrides.push(value),
-            _ => {}
-        }
-    }
-    (head, request_id)
 }
 
 /// Rewrites the effective request's identity headers before it goes on to Jira: the Entra

@@ -2,8 +2,9 @@
 //! (`jira_entra_guard_core`) and does nothing that decides.
 //!
 //! - [`root`]: one per Wasm VM (one VM per Envoy worker). Compiles the plugin configuration,
-//!   fetches each tenant's key set with `dispatch_http_call`, drives the fetch schedule from
-//!   `on_tick`, and wakes or times out requests that wait for keys.
+//!   hands the core's key lifecycle its tick and HTTP responses and carries out its commands
+//!   (`dispatch_http_call`, shared data, logs, counts), and wakes or times out requests that
+//!   wait for keys.
 //! - [`http`]: one per request; hands it to [`request_flow`], the one path every request takes:
 //!   decide with the core, hold it when the outcome is a wait, count ([`metrics`]), write the
 //!   audit record, and forward with identity headers or answer locally.
@@ -11,8 +12,8 @@
 //!   create, bulk create, issue link, search by POST) or for keys: the core's record of held
 //!   requests says when to buffer and when to decide, this module reads the body from Envoy;
 //!   nothing reaches Jira before the decision.
-//! - [`shared_keys`]: each tenant's key record in Envoy's shared data, so that one Envoy
-//!   process fetches each key set once for all its VMs.
+//! - [`shared_keys`]: each tenant's key record and key-set document in Envoy's shared data, so
+//!   that one Envoy process fetches each key set once for all its VMs.
 //! - [`signature`]: Envoy's native `verify_signature` for RS256 when the host has it, chosen
 //!   once at configure time, with RSA in Wasm as the fallback.
 //! - [`host`]: the few host calls both use, in one place (local replies, header rewriting,

@@ -10,9 +10,10 @@ use jira_entra_guard_core::audit::audit_line;
 use jira_entra_guard_core::decide::decide_with_body;
 use jira_entra_guard_core::denial::Denial;
 use jira_entra_guard_core::held_requests::Hold;
-use jira_entra_guard_core::jwks::KeySetError;
+use jira_entra_guard_core::keys::jwks::KeySetError;
 use jira_entra_guard_core::metrics::request_counters;
 use jira_entra_guard_core::reply::{response, Response};
+use jira_entra_guard_core::request::RequestHead;
 use proxy_wasm::hostcalls;
 
 use crate::host;
@@ -41,7 +42,7 @@ pub fn process_request(state: &SharedState, context_id: u32, headers_ended: bool
         return Flow::Stop;
     };
     let headers = host::request_headers();
-    let (head, request_id) = host::request_head(&headers);
+    let (head, request_id) = RequestHead::from_headers(&headers);
     let now_ms = host::now_millis();
     let now = host::seconds(now_ms);
     let mut shared = state.borrow_mut();

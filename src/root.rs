@@ -2,10 +2,11 @@
 //! policy, the key store, and the requests waiting for keys — and it is the only place that
 //! talks to Entra ID (through Envoy's cluster, with `dispatch_http_call`).
 //!
-//! Every tick it reads each tenant's shared key record (see
-//! `jira_entra_guard_core::key_schedule`): a record changed by another VM brings a new key set
-//! or a fetch outcome, and wakes the requests waiting for it; a record that is due is claimed
-//! with compare-and-swap, and only the VM whose claim succeeded fetches.
+//! For keys it decides nothing: it hands the key lifecycle
+//! (`jira_entra_guard_core::keys::lifecycle`) its events — the tick, shared-data reads and
+//! writes, HTTP call responses — and carries out the commands that come back with host calls
+//! (shared data through [`crate::shared_keys`], `dispatch_http_call`, logging, metrics), waking
+//! the waiting requests of a tenant when told to.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -14,10 +15,11 @@ use std::time::Duration;
 
 use jira_entra_guard_core::config::compile_policy;
 use jira_entra_guard_core::held_requests::HeldRequests;
-use jira_entra_guard_core::jwks::parse_jwks;
-use jira_entra_guard_core::key_schedule::{
-    discovered_jwks_path, Claim, FetchReason, KeyStore, Observed, ScheduleSettings,
+use jira_entra_guard_core::keys::lifecycle::{
+    Command, Event, FetchId, KeyLifecycle, LogLevel, Moment,
 };
+use jira_entra_guard_core::keys::schedule::ScheduleSettings;
+use jira_entra_guard_core::keys::store::KeyStore;
 use jira_entra_guard_core::policy::{Policy, TenantIndex};
 use jira_entra_guard_core::token_cache::TokenCache;
 use proxy_wasm::hostcalls;
@@ -54,27 +56,13 @@ pub struct Shared {
 /// Shared state handle.
 pub type SharedState = Rc<RefCell<Shared>>;
 
-/// Which request of a fetch an HTTP call answers.
-#[derive(Debug, Clone)]
-enum Step {
-    Discovery,
-    Keys { path: String },
-}
-
-/// A good key-set fetch.
-struct Fetched {
-    document: String,
-    discovered: Option<String>,
-    usable: usize,
-    /// `N skipped (...)`: each skipped entry and why.
-    skipped: String,
-}
-
 /// The root context.
 pub struct GuardRoot {
     state: SharedState,
+    lifecycle: KeyLifecycle,
     records: SharedKeys,
-    fetches: HashMap<u32, (TenantIndex, Step, FetchReason)>,
+    /// The key fetch each pending HTTP call belongs to, by call token.
+    fetches: HashMap<u32, FetchId>,
 }
 
 impl GuardRoot {
@@ -82,6 +70,7 @@ impl GuardRoot {
     pub fn new() -> Self {
         GuardRoot {
             state: Rc::new(RefCell::new(Shared::default())),
+            lifecycle: KeyLifecycle::default(),
             records: SharedKeys::default(),
             fetches: HashMap::new(),
         }
@@ -91,182 +80,89 @@ impl GuardRoot {
         self.state.borrow().policy.clone()
     }
 
-    /// Reads every tenant's shared record, takes in what changed, claims what is due.
+    /// Runs the key lifecycle for a tick: refetches asked for by requests, then every tenant's
+    /// shared record; then answers the requests whose wait is over.
     fn tend_keys(&mut self) {
-        let Some(policy) = self.policy() else { return };
-        let requested = self.state.borrow_mut().held.take_refetch_requests();
-        for index in 0..policy.tenants().len() {
-            let tenant = TenantIndex(index);
-            self.sync(tenant);
-            let reason = if requested.contains(&tenant) {
-                FetchReason::UnknownKey
-            } else {
-                FetchReason::Scheduled
-            };
-            self.try_claim(tenant, reason);
-            if reason == FetchReason::UnknownKey {
-                // The refetch may have been claimed elsewhere or rate-limited meanwhile:
-                // either way the waiting requests are decided again with what is known.
-                self.wake_waiters(Some(tenant));
-            }
+        if self.policy().is_none() {
+            return;
         }
+        let at = moment();
+        let requested = self.state.borrow_mut().held.take_refetch_requests();
+        for tenant in requested {
+            self.run(at, Event::RefetchRequested { tenant });
+        }
+        self.run(at, Event::Tick);
         self.wake_waiters(None);
         self.record_gauges();
         self.state.borrow_mut().metrics.flush();
     }
 
-    /// Takes in the tenant's shared record if it changed; wakes its waiters when it did.
-    fn sync(&mut self, tenant: TenantIndex) {
-        let Some(record) = self.records.read_if_changed(tenant) else {
-            return;
+    /// Hands one event to the key lifecycle and carries out what it asks for.
+    fn run(&mut self, at: Moment, event: Event) {
+        let commands = {
+            let mut shared = self.state.borrow_mut();
+            self.lifecycle.handle(&mut shared.keys, at, event)
         };
-        let observed = self.state.borrow_mut().keys.observe(tenant, record);
-        if let Observed::Unusable(e) = observed {
-            log::warn!("shared key set of tenant #{} unusable: {e}", tenant.0);
+        for command in commands {
+            self.carry_out(at, command);
         }
-        self.wake_waiters(Some(tenant));
     }
 
-    /// Claims a fetch for the tenant when one is due (or, for an unknown key, allowed), and
-    /// starts it when this VM's claim won.
-    fn try_claim(&mut self, tenant: TenantIndex, reason: FetchReason) {
-        let Some(settings) = self.state.borrow().keys.settings(tenant).copied() else {
-            return;
-        };
-        let now_ms = host::now_millis();
-        let claim = self.records.claim(tenant, |record| match reason {
-            FetchReason::Scheduled => record.claim_scheduled(now_ms, &settings),
-            FetchReason::UnknownKey => {
-                // A due scheduled fetch serves an unknown key just as well.
-                match record.claim_scheduled(now_ms, &settings) {
-                    Claim::NotDue => record.claim_refetch(now_ms, &settings),
-                    other => other,
+    fn carry_out(&mut self, at: Moment, command: Command) {
+        match command {
+            Command::ReadRecord { tenant } => {
+                let (bytes, cas) = self.records.read_record(tenant);
+                self.run(at, Event::RecordRead { tenant, bytes, cas });
+            }
+            Command::ReadDocument { tenant } => {
+                let document = self.records.read_document(tenant);
+                self.run(at, Event::DocumentRead { tenant, document });
+            }
+            Command::WriteRecord { tenant, bytes, cas } => {
+                let result = self.records.write_record(tenant, &bytes, cas);
+                self.run(at, Event::RecordWritten { tenant, result });
+            }
+            Command::PublishDocument { tenant, document } => {
+                self.records.publish_document(tenant, &document);
+            }
+            Command::Dispatch {
+                fetch,
+                cluster,
+                authority,
+                path,
+                timeout_ms,
+            } => {
+                let headers = vec![
+                    (":method", "GET"),
+                    (":path", path.as_str()),
+                    (":authority", authority.as_str()),
+                    ("accept", "application/json"),
+                    ("user-agent", "jira-entra-guard"),
+                ];
+                let timeout = Duration::from_millis(timeout_ms);
+                match self.dispatch_http_call(&cluster, headers, None, vec![], timeout) {
+                    Ok(token) => {
+                        self.fetches.insert(token, fetch);
+                    }
+                    Err(status) => {
+                        let status = format!("{status:?}");
+                        self.run(at, Event::DispatchFailed { fetch, status });
+                    }
                 }
             }
-        });
-        if claim == Claim::Claimed {
-            self.sync(tenant);
-            self.start_fetch(tenant, reason);
-        }
-    }
-
-    fn start_fetch(&mut self, tenant: TenantIndex, reason: FetchReason) {
-        let Some(policy) = self.policy() else { return };
-        let Some(source) = policy.tenants().get(tenant.0).map(|t| t.jwks.clone()) else {
-            return;
-        };
-        let (path, step) = match &source.discovery_path {
-            Some(discovery) => (discovery.clone(), Step::Discovery),
-            None => (
-                source.path.clone(),
-                Step::Keys {
-                    path: source.path.clone(),
-                },
-            ),
-        };
-        self.dispatch(
-            tenant,
-            &source.cluster,
-            &source.authority,
-            &path,
-            step,
-            reason,
-            source.fetch_timeout_ms,
-        );
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn dispatch(
-        &mut self,
-        tenant: TenantIndex,
-        cluster: &str,
-        authority: &str,
-        path: &str,
-        step: Step,
-        reason: FetchReason,
-        timeout_ms: u64,
-    ) {
-        let headers = vec![
-            (":method", "GET"),
-            (":path", path),
-            (":authority", authority),
-            ("accept", "application/json"),
-            ("user-agent", "jira-entra-guard"),
-        ];
-        let timeout = Duration::from_millis(timeout_ms);
-        match self.dispatch_http_call(cluster, headers, None, vec![], timeout) {
-            Ok(token) => {
-                self.fetches.insert(token, (tenant, step, reason));
+            Command::KeysChanged { tenant } | Command::RefetchSettled { tenant } => {
+                self.wake_waiters(Some(tenant));
             }
-            Err(status) => self.fetch_failed(
-                tenant,
-                reason,
-                &format!("not dispatched to cluster {cluster:?} ({status:?})"),
-            ),
+            Command::Log { level, text } => match level {
+                LogLevel::Info => log::info!("{text}"),
+                LogLevel::Warn => log::warn!("{text}"),
+            },
+            Command::CountFetch(outcome) => self
+                .state
+                .borrow_mut()
+                .metrics
+                .count("key_fetch_total", Some(("outcome", outcome.label()))),
         }
-    }
-
-    fn fetch_succeeded(&mut self, tenant: TenantIndex, reason: FetchReason, fetched: Fetched) {
-        let Fetched {
-            document,
-            discovered,
-            usable,
-            skipped,
-        } = fetched;
-        let Some(settings) = self.state.borrow().keys.settings(tenant).copied() else {
-            return;
-        };
-        let now_ms = host::now_millis();
-        let mut next = now_ms;
-        self.records.publish_document(tenant, &document);
-        self.records.update(tenant, |record| {
-            next = record.succeeded(String::new(), now_ms, &settings);
-            if discovered.is_some() {
-                record.discovered_path.clone_from(&discovered);
-            }
-        });
-        self.sync(tenant);
-        self.count_fetch("success");
-        log::info!(
-            "key set for tenant {}: fetched ({}), {usable} usable keys, {skipped}; next refresh in {}s",
-            self.tenant_id(tenant),
-            reason_text(reason),
-            next.saturating_sub(now_ms) / 1_000
-        );
-    }
-
-    fn fetch_failed(&mut self, tenant: TenantIndex, reason: FetchReason, why: &str) {
-        let now_ms = host::now_millis();
-        let mut next = now_ms;
-        let mut fetched_at = 0;
-        self.records.update(tenant, |record| {
-            next = record.failed(now_ms, host::jitter());
-            fetched_at = record.fetched_at_ms;
-        });
-        self.sync(tenant);
-        self.count_fetch("failure");
-        let kept = self.state.borrow().keys.usable_keys(tenant);
-        let kept_text = if fetched_at == 0 {
-            "no key set yet: requests get 503".to_owned()
-        } else {
-            format!(
-                "keeping the last good set ({kept} usable keys, fetched {}s ago)",
-                now_ms.saturating_sub(fetched_at) / 1_000
-            )
-        };
-        log::warn!(
-            "key set fetch for tenant {} failed ({}): {why}; {kept_text}; next attempt in {}s",
-            self.tenant_id(tenant),
-            reason_text(reason),
-            next.saturating_sub(now_ms).div_ceil(1_000)
-        );
-    }
-
-    fn count_fetch(&self, outcome: &'static str) {
-        self.state
-            .borrow_mut()
-            .metrics
-            .count("key_fetch_total", Some(("outcome", outcome)));
     }
 
     /// Per-tenant gauges: usable keys and the age of the key set in use.
@@ -278,11 +174,7 @@ impl GuardRoot {
         for (index, tenant) in policy.tenants().iter().enumerate() {
             let id = tenant.tenant_id.to_string();
             let usable = shared.keys.usable_keys(TenantIndex(index));
-            let age = shared
-                .keys
-                .record(TenantIndex(index))
-                .filter(|r| r.fetched_at_ms != 0)
-                .map_or(0, |r| now_ms.saturating_sub(r.fetched_at_ms) / 1_000);
+            let age = shared.keys.age_seconds(TenantIndex(index), now_ms);
             let usable = u64::try_from(usable).unwrap_or(0);
             let tenant = Some(("tenant", id.as_str()));
             shared.metrics.gauge(("usable_keys", tenant), usable);
@@ -290,20 +182,10 @@ impl GuardRoot {
         }
     }
 
-    fn tenant_id(&self, tenant: TenantIndex) -> String {
-        self.policy()
-            .and_then(|p| p.tenants().get(tenant.0).map(|t| t.tenant_id.to_string()))
-            .unwrap_or_default()
-    }
-
     /// Decides again the requests waiting for `tenant` (its record changed), and answers those
     /// whose wait is over (`None`: only the latter).
     fn wake_waiters(&mut self, tenant: Option<TenantIndex>) {
-        let due = self
-            .state
-            .borrow_mut()
-            .held
-            .wake(tenant, host::now_millis());
+        let due = self.state.borrow_mut().held.wake(tenant, host::now_millis());
         for context_id in due {
             decide_again(&self.state, context_id);
         }
@@ -327,65 +209,29 @@ impl Default for GuardRoot {
     }
 }
 
-fn reason_text(reason: FetchReason) -> &'static str {
-    match reason {
-        FetchReason::Scheduled => "scheduled",
-        FetchReason::UnknownKey => "unknown key id",
+/// The instant of a host callback, with the jitter its retries are spread by.
+fn moment() -> Moment {
+    Moment {
+        now_ms: host::now_millis(),
+        jitter: host::jitter(),
     }
 }
 
 impl Context for GuardRoot {
     fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _: usize) {
-        let Some((tenant, step, reason)) = self.fetches.remove(&token) else {
+        let Some(fetch) = self.fetches.remove(&token) else {
             return;
         };
-        let Some(policy) = self.policy() else { return };
-        let Some(source) = policy.tenants().get(tenant.0).map(|t| t.jwks.clone()) else {
-            return;
-        };
-        // A failed call arrives as a response without `:status`.
         let status = self.get_http_call_response_header(":status");
-        let body = match status.as_deref().map(str::parse::<u16>) {
-            Some(Ok(code)) if (200..300).contains(&code) => Ok(self
-                .get_http_call_response_body(0, body_size)
-                .unwrap_or_default()),
-            Some(Ok(code)) => Err(format!("HTTP {code}")),
-            _ => Err("no response (connection failure or timeout)".to_owned()),
+        let body = self
+            .get_http_call_response_body(0, body_size)
+            .unwrap_or_default();
+        let answer = Event::FetchAnswered {
+            fetch,
+            status,
+            body,
         };
-        let what = match step {
-            Step::Discovery => "discovery document",
-            Step::Keys { .. } => "key set",
-        };
-        let body = match body {
-            Ok(body) => body,
-            Err(why) => return self.fetch_failed(tenant, reason, &format!("{what}: {why}")),
-        };
-        match step {
-            Step::Discovery => match discovered_jwks_path(&body, &source.authority) {
-                Ok(path) => self.dispatch(
-                    tenant,
-                    &source.cluster,
-                    &source.authority,
-                    &path.clone(),
-                    Step::Keys { path },
-                    reason,
-                    source.fetch_timeout_ms,
-                ),
-                Err(e) => self.fetch_failed(tenant, reason, &format!("{what}: {e}")),
-            },
-            Step::Keys { path } => match parse_jwks(&body) {
-                Ok(set) => {
-                    let fetched = Fetched {
-                        document: String::from_utf8_lossy(&body).into_owned(),
-                        discovered: source.discovery_path.is_some().then_some(path),
-                        usable: set.len(),
-                        skipped: set.skipped_summary(),
-                    };
-                    self.fetch_succeeded(tenant, reason, fetched);
-                }
-                Err(e) => self.fetch_failed(tenant, reason, &format!("{what}: {e}")),
-            },
-        }
+        self.run(moment(), answer);
     }
 }
 
@@ -422,6 +268,7 @@ impl RootContext for GuardRoot {
             .collect();
         crate::metrics::define_every_counter();
         self.records = SharedKeys::for_policy(&policy);
+        self.lifecycle = KeyLifecycle::for_policy(&policy);
         {
             let mut shared = self.state.borrow_mut();
             shared.keys = KeyStore::new(settings);

@@ -1,11 +1,13 @@
 //! Who checks RS256 signatures in this VM: Envoy's native `verify_signature` foreign function
-//! (BoringSSL), or RSA compiled into the module. The choice is made once at configure time by
-//! asking the host to check a known-good and a known-bad signature, and logged.
+//! (BoringSSL), or RSA compiled into the module. The choice is the core's
+//! (`SignatureBackend::uses_host`), made once at configure time; this module only carries out
+//! the host calls: the probe (a known-good and a known-bad signature) and each signature check.
 
-use jira_entra_guard_core::host_crypto::{
-    broken_probe, decode_result, encode_arguments, probe, SignatureBackend, FUNCTION, PROBE_MESSAGE,
+use jira_entra_guard_core::envoy_signature::{
+    broken_probe, decode_result, encode_arguments, probe, FUNCTION, PROBE_MESSAGE,
 };
-use jira_entra_guard_core::jwks::{SignatureVerifier, VerificationKey};
+use jira_entra_guard_core::keys::jwks::{SignatureVerifier, VerificationKey};
+use jira_entra_guard_core::policy::SignatureBackend;
 use proxy_wasm::hostcalls;
 
 /// Checks signatures through Envoy's `verify_signature`.
@@ -44,15 +46,8 @@ pub fn host_verifies_correctly() -> bool {
         && EnvoyVerifier::ask(&key, PROBE_MESSAGE, &bad) == Some(false)
 }
 
-/// Decides whether to use Envoy's `verify_signature` for the configured backend; `Err` when
-/// `envoy` is required and the host cannot provide it.
+/// Whether Envoy's `verify_signature` checks signatures for the configured backend (the
+/// core decides; this only runs the probe when asked).
 pub fn choose(backend: SignatureBackend) -> Result<bool, &'static str> {
-    match backend {
-        SignatureBackend::Wasm => Ok(false),
-        SignatureBackend::Auto => Ok(host_verifies_correctly()),
-        SignatureBackend::Envoy if host_verifies_correctly() => Ok(true),
-        SignatureBackend::Envoy => Err(
-            "signature_backend: \"envoy\" requires Envoy's verify_signature foreign function, which this host does not provide",
-        ),
-    }
+    backend.uses_host(host_verifies_correctly)
 }

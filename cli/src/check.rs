@@ -14,7 +14,7 @@
 
 use jira_entra_guard_core::cloud::issuing_clouds;
 use jira_entra_guard_core::decide::{decide_as, decide_unverified, decide_with_body};
-use jira_entra_guard_core::jwks::KeySetError;
+use jira_entra_guard_core::keys::jwks::KeySetError;
 use jira_entra_guard_core::outcome::{is_dry_run, Decided, Outcome, Verdict as CoreVerdict, Wait};
 use jira_entra_guard_core::path::canonical_path;
 use jira_entra_guard_core::policy::scope::RequestBody;

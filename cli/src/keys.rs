@@ -5,7 +5,9 @@
 use std::path::Path;
 
 use jira_entra_guard_core::guid::Guid;
-use jira_entra_guard_core::jwks::{parse_jwks, KeySet, KeySetError, KeySetState, KeySets, Refetch};
+use jira_entra_guard_core::keys::jwks::{
+    parse_jwks, KeySet, KeySetError, KeySetState, KeySets, Refetch,
+};
 use jira_entra_guard_core::policy::{Policy, TenantIndex};
 
 /// The key set of each configured tenant, in [`Policy::tenants`] order; `None` where no file

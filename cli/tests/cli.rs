@@ -4,34 +4,18 @@
 
 // This whole file is test code; clippy.toml's test allowances cover only `#[test]` functions,
 // not the helpers an integration test shares between them.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use jira_entra_guard_core::config::{compile_policy, schema};
-use rsa::pkcs1v15::SigningKey;
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::signature::{SignatureEncoding, Signer};
-use rsa::traits::PublicKeyParts;
+use jira_entra_guard_fixtures::{header, jwk, key, v2_claims, API_URI, NOW, OTHER_TENANT, TENANT};
+use jira_entra_guard_fixtures::{CI_PIPELINE as CI, REPORTING_BOT as REPORTING};
 use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
-use sha2::Sha256;
 
-const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
-const OTHER_TENANT: &str = "0c9e5a4d-2f7b-4c1e-9d3a-5b6f7e8d9c0a";
-const REPORTING: &str = "3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01";
-const CI: &str = "8d1e7c62-2f4b-4d57-8a0e-7c0a55a1b202";
-const NOW: i64 = 1_790_000_000;
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
 struct Run {
@@ -95,45 +79,22 @@ fn config_file(name: &str, config: &Value) -> String {
     scratch(name, &config.to_string())
 }
 
-fn key(name: &str) -> RsaPrivateKey {
-    let pem = match name {
-        "a" => include_str!("../../core/fixtures/tenant-key-a.pem"),
-        "b" => include_str!("../../core/fixtures/tenant-key-b.pem"),
-        "attacker" => include_str!("../../core/fixtures/attacker-key.pem"),
-        other => panic!("no fixture key {other}"),
-    };
-    RsaPrivateKey::from_pkcs8_pem(pem).unwrap()
-}
-
-fn b64(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
 fn sign(key: &RsaPrivateKey, kid: &str, claims: &Value) -> String {
-    let header = json!({"typ": "JWT", "alg": "RS256", "kid": kid});
-    let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
-    let signature = SigningKey::<Sha256>::new(key.clone()).sign(input.as_bytes());
-    format!("{input}.{}", b64(signature.to_bytes()))
+    jira_entra_guard_fixtures::sign(key, &header(kid), claims)
 }
 
 /// A JWKS file shaped like Entra ID's, with the public half of `key`.
 fn jwks_file(name: &str, kid: &str, key: &RsaPrivateKey) -> String {
-    let document = json!({"keys": [{
-        "kty": "RSA", "use": "sig", "kid": kid,
-        "n": b64(key.n().to_bytes_be()), "e": b64(key.e().to_bytes_be()),
-    }]});
-    scratch(name, &document.to_string())
+    scratch(name, &json!({"keys": [jwk(kid, key)]}).to_string())
 }
 
-/// A v2 application token of `app_id` at [`NOW`].
+/// A v2 application token of `app_id` at [`NOW`], for the App ID URI.
 fn claims(app_id: &str, roles: &[&str]) -> Value {
-    json!({
-        "aud": "api://jira-gateway",
-        "iss": format!("https://login.microsoftonline.com/{TENANT}/v2.0"),
-        "iat": NOW - 300, "nbf": NOW - 300, "exp": NOW + 3300,
-        "azp": app_id, "azpacr": "2", "idtyp": "app", "roles": roles,
-        "tid": TENANT, "ver": "2.0",
-    })
+    let mut claims = v2_claims();
+    claims["aud"] = json!(API_URI);
+    claims["azp"] = json!(app_id);
+    claims["roles"] = json!(roles);
+    claims
 }
 
 fn check_token(config: &str, method: &str, path: &str, token: &str, jwks: &str) -> Run {

@@ -12,7 +12,7 @@
 use std::rc::Rc;
 
 use crate::denial::Denial;
-use crate::jwks::{KeySetState, KeySets};
+use crate::keys::jwks::{KeySetState, KeySets};
 use crate::outcome::{refusal, Decided, Outcome, Verdict, Wait};
 use crate::path::{canonical_path, RequestPath};
 use crate::policy::scope::{request_scope, BodyFacts, RequestBody};
@@ -256,7 +256,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::jwks::KeySetError;
+    use crate::keys::jwks::KeySetError;
     use crate::outcome::tests::dry_run_policy;
     use crate::outcome::{Identity, KeysNeeded};
     use crate::policy::{PolicyDenial, TenantIndex};
@@ -346,7 +346,7 @@ mod tests {
     /// Key sets in which tenant 0 publishes `document` and tenant 1 nothing.
     fn tenant_zero_publishes(document: serde_json::Value) -> FixedKeys {
         FixedKeys::new(vec![
-            Some(crate::jwks::parse_jwks(document.to_string().as_bytes()).unwrap()),
+            Some(crate::keys::jwks::parse_jwks(document.to_string().as_bytes()).unwrap()),
             None,
         ])
     }
@@ -395,10 +395,10 @@ mod tests {
         struct Stale;
         impl KeySets for Stale {
             fn state(&self, _: TenantIndex) -> KeySetState<'_> {
-                KeySetState::Unavailable(crate::jwks::KeySetError::Stale)
+                KeySetState::Unavailable(crate::keys::jwks::KeySetError::Stale)
             }
-            fn refetch(&self, _: TenantIndex) -> crate::jwks::Refetch {
-                crate::jwks::Refetch::RateLimited
+            fn refetch(&self, _: TenantIndex) -> crate::keys::jwks::Refetch {
+                crate::keys::jwks::Refetch::RateLimited
             }
         }
         let policy = policy();
@@ -414,7 +414,7 @@ mod tests {
         };
         assert_eq!(
             denial,
-            Denial::KeySet(crate::jwks::KeySetError::Stale),
+            Denial::KeySet(crate::keys::jwks::KeySetError::Stale),
             "503 signing keys are too old"
         );
         assert_eq!(denial.status(), 503);
@@ -675,7 +675,9 @@ mod tests {
     }
     mod waiting_for_keys {
         use super::*;
-        use crate::key_schedule::{KeyStore, ScheduleSettings, SharedKeyRecord};
+        use crate::keys::record::SharedKeyRecord;
+        use crate::keys::schedule::ScheduleSettings;
+        use crate::keys::store::KeyStore;
 
         const SETTINGS: ScheduleSettings = ScheduleSettings {
             refresh_ms: 3_600_000,
@@ -688,14 +690,14 @@ mod tests {
 
         fn store(record: SharedKeyRecord) -> KeyStore {
             let mut store = KeyStore::new(vec![SETTINGS, SETTINGS]);
-            store.observe(TenantIndex(0), record);
+            let document = json!({"keys": [jwk("key-a", &key("a"))]}).to_string();
+            store.observe(TenantIndex(0), record, Some(document.as_bytes()));
             store
         }
 
         fn fetched_record() -> SharedKeyRecord {
             let mut record = SharedKeyRecord::default();
-            let document = json!({"keys": [jwk("key-a", &key("a"))]}).to_string();
-            record.succeeded(document, FETCHED_MS, &SETTINGS);
+            record.succeeded(FETCHED_MS, &SETTINGS);
             record
         }
 
@@ -776,11 +778,7 @@ mod tests {
         fn unknown_kid_within_the_rate_limit_after_a_good_refetch_is_plainly_unknown() {
             let mut record = fetched_record();
             record.claim_refetch(FETCHED_MS + 10_000, &SETTINGS);
-            record.succeeded(
-                json!({"keys": [jwk("key-a", &key("a"))]}).to_string(),
-                FETCHED_MS + 10_500,
-                &SETTINGS,
-            );
+            record.succeeded(FETCHED_MS + 10_500, &SETTINGS);
             let store = store(record);
             assert!(matches!(
                 decided(&store, FETCHED_MS + 11_000, &token_with_kid("rotated")),

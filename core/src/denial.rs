@@ -1,7 +1,7 @@
 //! The one error taxonomy of the filter. Every way a request can be refused is a [`Denial`];
 //! [`Denial::status`] is the single place that maps a kind of failure to an HTTP status.
 
-use crate::jwks::KeySetError;
+use crate::keys::jwks::KeySetError;
 use crate::path::PathRejection;
 use crate::policy::scope::BodyRejection;
 use crate::policy::PolicyDenial;

@@ -37,23 +37,13 @@ impl Guid {
             }
             for pair in group.chunks_exact(2) {
                 let [hi, lo] = pair else { return None };
-                *out.next()? = hex_value(*hi)?.wrapping_shl(4) | hex_value(*lo)?;
+                *out.next()? = crate::hex::byte(*hi, *lo)?;
             }
         }
         if groups.next().is_some() {
             return None;
         }
         Some(Guid(bytes))
-    }
-}
-
-/// The value of one hexadecimal digit, either case.
-fn hex_value(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit.wrapping_sub(b'0')),
-        b'a'..=b'f' => Some(digit.wrapping_sub(b'a').wrapping_add(10)),
-        b'A'..=b'F' => Some(digit.wrapping_sub(b'A').wrapping_add(10)),
-        _ => None,
     }
 }
 

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::key_schedule::KeyWait;
+use crate::keys::wait::KeyWait;
 use crate::outcome::Wait;
 use crate::policy::TenantIndex;
 

@@ -11,7 +11,7 @@
 use std::rc::Rc;
 
 use crate::denial::Denial;
-use crate::jwks::{KeySetError, KeySetState, KeySets};
+use crate::keys::jwks::{KeySetError, KeySetState, KeySets};
 use crate::policy::scope::BodyRejection;
 use crate::policy::{Client, Grant, Mode, Policy, ProjectScope, TenantIndex};
 use crate::token::verify::VerifiedToken;

@@ -175,13 +175,11 @@ fn check_segment(segment: &str, is_last: bool) -> Result<(), PathRejection> {
     let mut utf8 = Utf8Sequence::default();
     while let Some(byte) = bytes.next() {
         if byte == b'%' {
-            let decoded = match (
-                bytes.next().and_then(hex_value),
-                bytes.next().and_then(hex_value),
-            ) {
-                (Some(hi), Some(lo)) => hi.wrapping_shl(4) | lo,
-                _ => return Err(PathRejection::MalformedEscape),
-            };
+            let decoded = match (bytes.next(), bytes.next()) {
+                (Some(high), Some(low)) => crate::hex::byte(high, low),
+                _ => None,
+            }
+            .ok_or(PathRejection::MalformedEscape)?;
             check_encoded(decoded)?;
             utf8.push(decoded)?;
         } else {
@@ -279,16 +277,6 @@ fn check_encoded(decoded: u8) -> Result<(), PathRejection> {
             Err(PathRejection::EncodedUnreserved)
         }
         _ => Ok(()),
-    }
-}
-
-/// The value of one hexadecimal digit, either case.
-fn hex_value(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit.wrapping_sub(b'0')),
-        b'a'..=b'f' => Some(digit.wrapping_sub(b'a').wrapping_add(10)),
-        b'A'..=b'F' => Some(digit.wrapping_sub(b'A').wrapping_add(10)),
-        _ => None,
     }
 }
 

@@ -110,7 +110,7 @@ pub fn upstream_headers<'p>(identity: Option<&Identity<'p>>) -> UpstreamHeaders<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwks::KeySetError;
+    use crate::keys::jwks::KeySetError;
     use crate::token::TokenError;
 
     fn header<'a>(reply: &'a LocalReply, name: &str) -> Option<&'a str> {

@@ -65,11 +65,8 @@ fn decoded_name_is(raw: &[u8], expected: &[u8]) -> bool {
     loop {
         let (byte, tail) = match rest {
             [] => return expected.next().is_none(),
-            [b'%', high, low, tail @ ..] if hex(*high).is_some() && hex(*low).is_some() => {
-                let byte = hex(*high)
-                    .zip(hex(*low))
-                    .map_or(b'%', |(h, l)| h.wrapping_shl(4) | l);
-                (byte, tail)
+            [b'%', high, low, tail @ ..] if crate::hex::byte(*high, *low).is_some() => {
+                (crate::hex::byte(*high, *low).unwrap_or(b'%'), tail)
             }
             [b'+', tail @ ..] => (b' ', tail),
             [byte, tail @ ..] => (*byte, tail),
@@ -84,15 +81,64 @@ fn decoded_name_is(raw: &[u8], expected: &[u8]) -> bool {
     }
 }
 
-fn hex(digit: u8) -> Option<u8> {
-    char::from(digit)
-        .to_digit(16)
-        .and_then(|d| u8::try_from(d).ok())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_head_holds_every_header_the_decision_reads_and_nothing_else() {
+        let list = headers(&[
+            (":method", "POST"),
+            (":path", "/rest/api/2/issue"),
+            (":authority", "jira.example.com"),
+            ("authorization", "Bearer a"),
+            ("x-request-id", "req-1"),
+            ("content-type", "application/json"),
+            ("content-encoding", "gzip"),
+            ("x-http-method-override", "GET"),
+            ("x-method-override", "PUT"),
+            ("x-http-method", "DELETE"),
+            ("cookie", "session=1"),
+        ]);
+        let (head, request_id) = RequestHead::from_headers(&list);
+        assert_eq!(head.method, "POST");
+        assert_eq!(head.path, "/rest/api/2/issue");
+        assert_eq!(head.authorization, ["Bearer a"]);
+        assert_eq!(head.content_type, ["application/json"]);
+        assert!(head.content_encoding);
+        assert_eq!(head.method_overrides, ["GET", "PUT", "DELETE"]);
+        assert_eq!(request_id, Some("req-1"));
+    }
+
+    #[test]
+    fn repeated_headers_keep_every_value_in_order() {
+        let list = headers(&[
+            ("authorization", "Bearer first"),
+            ("content-type", "text/plain"),
+            ("authorization", "Bearer second"),
+            ("content-type", "application/json"),
+        ]);
+        let (head, _) = RequestHead::from_headers(&list);
+        assert_eq!(head.authorization, ["Bearer first", "Bearer second"]);
+        assert_eq!(head.content_type, ["text/plain", "application/json"]);
+    }
+
+    #[test]
+    fn a_request_without_pseudo_headers_or_request_id_has_an_empty_head() {
+        let list = headers(&[("accept", "application/json")]);
+        let (head, request_id) = RequestHead::from_headers(&list);
+        assert_eq!((head.method, head.path), ("", ""));
+        assert!(head.authorization.is_empty() && head.method_overrides.is_empty());
+        assert!(!head.content_encoding);
+        assert_eq!(request_id, None);
+    }
 
     #[test]
     fn access_token_parameter_is_found_with_or_without_a_value() {
@@ -161,4 +207,30 @@ pub struct RequestHead<'a> {
     pub content_type: Vec<&'a str>,
     /// True when the request carries a `Content-Encoding` header.
     pub content_encoding: bool,
+}
+
+impl<'a> RequestHead<'a> {
+    /// The head and the `x-request-id` of a request, picked out of its header list as Envoy
+    /// hands it over: lowercase names, `:method` and `:path` among them. Headers the filter
+    /// does not read are passed over; one it reads several times of keeps every value, in
+    /// order, so that the decision sees what Jira would.
+    pub fn from_headers(headers: &'a [(String, String)]) -> (Self, Option<&'a str>) {
+        let mut head = RequestHead::default();
+        let mut request_id = None;
+        for (name, value) in headers {
+            match name.as_str() {
+                ":method" => head.method = value,
+                ":path" => head.path = value,
+                "authorization" => head.authorization.push(value),
+                "x-request-id" => request_id = Some(value.as_str()),
+                "content-type" => head.content_type.push(value),
+                "content-encoding" => head.content_encoding = true,
+                other if METHOD_OVERRIDE_HEADERS.contains(&other) => {
+                    head.method_overrides.push(value);
+                }
+                _ => {}
+            }
+        }
+        (head, request_id)
+    }
 }

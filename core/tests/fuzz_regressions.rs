@@ -3,43 +3,18 @@
 
 // This whole file is test code; clippy.toml's test allowances cover only `#[test]` functions,
 // not the helpers an integration test shares between them.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
+#![allow(clippy::unwrap_used)]
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use jira_entra_guard_core::config::compile_policy;
-use jira_entra_guard_core::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
+use jira_entra_guard_core::keys::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
 use jira_entra_guard_core::policy::{Policy, TenantIndex};
 use jira_entra_guard_core::token::verify::{verify_token, VerifyFailure};
 use jira_entra_guard_core::token::TokenError;
-use rsa::pkcs1v15::SigningKey;
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::signature::{SignatureEncoding, Signer};
-use rsa::traits::PublicKeyParts;
-use rsa::RsaPrivateKey;
-use sha2::Sha256;
-
-const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
-const NOW: i64 = 1_790_000_000;
-
-fn b64(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn key_a() -> RsaPrivateKey {
-    RsaPrivateKey::from_pkcs8_pem(include_str!("../fixtures/tenant-key-a.pem")).unwrap()
-}
+use jira_entra_guard_fixtures::{jwk, key, policy_json, sign_bytes, NOW};
+use serde_json::json;
 
 fn sign(header: &[u8], claims: &[u8]) -> String {
-    let input = format!("{}.{}", b64(header), b64(claims));
-    let signature = SigningKey::<Sha256>::new(key_a()).sign(input.as_bytes());
-    format!("{input}.{}", b64(signature.to_bytes()))
+    sign_bytes(&key("a"), header, claims)
 }
 
 struct OneTenant(KeySet);
@@ -55,23 +30,12 @@ impl KeySets for OneTenant {
 }
 
 fn keys() -> OneTenant {
-    let public = key_a().to_public_key();
-    let jwks = format!(
-        r#"{{"keys":[{{"kty":"RSA","use":"sig","kid":"key-a","n":"{}","e":"{}"}}]}}"#,
-        b64(public.n().to_bytes_be()),
-        b64(public.e().to_bytes_be())
-    );
-    OneTenant(parse_jwks(jwks.as_bytes()).unwrap())
+    let jwks = json!({"keys": [jwk("key-a", &key("a"))]});
+    OneTenant(parse_jwks(jwks.to_string().as_bytes()).unwrap())
 }
 
 fn policy() -> Policy {
-    let document = format!(
-        r#"{{"tenants": [{{"tenant_id": "{TENANT}", "audiences": ["b7d3f1e2-4a5c-4e6f-8a9b-0c1d2e3f4a5b"],
-              "jwks": {{"cluster": "entra"}}}}],
-            "clients": [{{"name": "reporting-bot", "app_id": "3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01",
-              "allow": [{{"methods": ["GET"], "paths": ["/rest/api/2/myself"]}}]}}]}}"#
-    );
-    compile_policy(document.as_bytes(), &|_| None).unwrap()
+    compile_policy(policy_json().to_string().as_bytes(), &|_| None).unwrap()
 }
 
 /// token_verify, first minutes: genuine claims whose ignored `sub` claim holds the byte 0xdc,

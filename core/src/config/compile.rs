@@ -6,10 +6,11 @@
 
 use crate::cloud::Cloud;
 use crate::guid::Guid;
-use crate::host_crypto::SignatureBackend;
 use crate::policy::acl::{Methods, PathPattern, Rule};
 use crate::policy::projects::ProjectCondition;
-use crate::policy::{AuditLog, Client, JwksSource, Mode, Policy, Tenant, TenantIndex};
+use crate::policy::{
+    AuditLog, Client, JwksSource, Mode, Policy, SignatureBackend, Tenant, TenantIndex,
+};
 
 use super::raw::{Object, RawClient, RawConfig, RawIssuers, RawJwks, RawRule, RawTenant};
 use super::{
@@ -631,7 +632,7 @@ mod tests {
     use serde_json::{json, Value};
 
     use crate::config::compile_policy;
-    use crate::host_crypto::SignatureBackend;
+    use crate::policy::SignatureBackend;
     use crate::policy::{AuditLog, Mode, Policy, TenantIndex};
 
     const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";

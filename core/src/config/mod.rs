@@ -7,33 +7,10 @@
 //! `compile` checks what types cannot express (GUIDs, non-empty and duplicate-free lists,
 //! cross-references, pattern syntax, environment lookups) and builds the [`Policy`].
 //!
-//! The document:
-//!
-//! | field | type | required | default / rule |
-//! | --- | --- | --- | --- |
-//! | `tenants` | list of tenant | yes | at least one; `tenant_id`s unique |
-//! | `tenants[].tenant_id` | GUID | yes | `8-4-4-4-12` hex, either case |
-//! | `tenants[].audiences` | list of strings | yes | at least one, non-empty, no duplicates |
-//! | `tenants[].jwks.cluster` | string | yes | non-empty Envoy cluster name |
-//! | `tenants[].cloud` | string | no | `public`; `usgov`, `china` or `external_id` (see [`crate::cloud`]) |
-//! | `tenants[].issuers` | object | no | the cloud's issuers; `v1` and/or `v2`, each `https://…` containing the tenant id |
-//! | `tenants[].jwks.authority` | string | no | the cloud's authority (`login.microsoftonline.com`); host\[:port\], no `/` |
-//! | `tenants[].jwks.path` | string | no | `/{tenant_id}/discovery/v2.0/keys`; starts with `/` |
-//! | `clients` | list of client | yes | at least one |
-//! | `clients[].name` | string | yes | visible ASCII without spaces (sent to Jira in a header); unique |
-//! | `clients[].app_id` | GUID | yes | unique per tenant |
-//! | `clients[].tenant_id` | GUID | with 2+ tenants | a configured tenant; with one tenant, that tenant |
-//! | `clients[].allow` | list of rule | yes | at least one |
-//! | `clients[].deny` | list of rule | no | none; checked before `allow` |
-//! | `clients[].required_roles` | list of strings | no | none; non-empty, no duplicates |
-//! | `clients[].allow_client_secret` | bool | no | `false` (certificate credentials only) |
-//! | `clients[].upstream_authorization_env` | string | no | name of an environment variable holding the upstream `Authorization` value; must be set, non-empty, a valid header value |
-//! | rule `methods` | list of strings | yes | at least one; uppercase HTTP tokens, or `["*"]` for any method; no duplicates |
-//! | rule `paths` | list of strings | yes | at least one path pattern (see [`crate::policy::acl`]); no duplicates |
-//! | rule `projects` | list of strings | no | any project; else at least one Jira key `[A-Z][A-Z0-9_]+` (see [`crate::policy::projects`]) |
-//! | `public_paths` | list of rules without `projects` | no | none |
-//! | `clock_skew_seconds` | integer | no | 60; 0 to 600 |
-//! | `max_token_lifetime_seconds` | integer | no | 86400; 300 to 604800 |
+//! The fields, with their types, bounds and defaults, are documented in one place: the
+//! README's "Configuration reference", which `cli/tests/documentation.rs` keeps equal to the
+//! JSON Schema generated from `raw` (`schema/plugin-config.schema.json`, printed by
+//! `jira-entra-guard schema`).
 //!
 //! An explicit `null` is the same as leaving an optional field out. The tenant's issuers are
 //! precomputed from its cloud (or taken from `issuers`), with `tid` in lowercase; in the public

@@ -102,6 +102,65 @@ pub enum AuditLog {
     Off,
 }
 
+/// Which implementation checks RS256 signatures (`signature_backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureBackend {
+    /// Envoy's `verify_signature` when the host has it (checked at start-up), else in Wasm.
+    Auto,
+    /// Envoy's `verify_signature`; the plugin refuses to start without it.
+    Envoy,
+    /// RSA compiled into the module.
+    Wasm,
+}
+
+impl SignatureBackend {
+    /// Whether the host's `verify_signature` checks signatures, given whether the host checked
+    /// the start-up probe correctly (`host_checks_correctly` is asked only when it matters);
+    /// `Err` names the setting when `envoy` is required and the host cannot provide it.
+    pub fn uses_host(
+        self,
+        host_checks_correctly: impl FnOnce() -> bool,
+    ) -> Result<bool, &'static str> {
+        match self {
+            SignatureBackend::Wasm => Ok(false),
+            SignatureBackend::Auto => Ok(host_checks_correctly()),
+            SignatureBackend::Envoy if host_checks_correctly() => Ok(true),
+            SignatureBackend::Envoy => Err(
+                "signature_backend: \"envoy\" requires Envoy's verify_signature foreign function, which this host does not provide",
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod signature_backend_tests {
+    use super::SignatureBackend;
+
+    #[test]
+    fn wasm_never_asks_the_host() {
+        let asked = std::cell::Cell::new(false);
+        let uses = SignatureBackend::Wasm.uses_host(|| {
+            asked.set(true);
+            true
+        });
+        assert_eq!(uses, Ok(false));
+        assert!(!asked.get());
+    }
+
+    #[test]
+    fn auto_uses_the_host_only_when_it_checks_the_probe_correctly() {
+        assert_eq!(SignatureBackend::Auto.uses_host(|| true), Ok(true));
+        assert_eq!(SignatureBackend::Auto.uses_host(|| false), Ok(false));
+    }
+
+    #[test]
+    fn envoy_refuses_to_start_on_a_host_that_cannot_check_signatures() {
+        assert_eq!(SignatureBackend::Envoy.uses_host(|| true), Ok(true));
+        let refused = SignatureBackend::Envoy.uses_host(|| false);
+        assert!(refused.is_err_and(|e| e.starts_with("signature_backend: ")));
+    }
+}
+
 /// A trusted Entra ID tenant.
 #[derive(Debug, Clone)]
 pub struct Tenant {
@@ -452,7 +511,7 @@ pub struct Policy {
     pub(crate) audit_log: AuditLog,
     pub(crate) token_cache_size: usize,
     pub(crate) key_wait_ms: u64,
-    pub(crate) signature_backend: crate::host_crypto::SignatureBackend,
+    pub(crate) signature_backend: SignatureBackend,
     pub(crate) project_ids: ProjectIds,
     pub(crate) max_body_bytes: usize,
 }
@@ -484,7 +543,7 @@ impl Policy {
     }
 
     /// Who checks RS256 signatures (`signature_backend`).
-    pub fn signature_backend(&self) -> crate::host_crypto::SignatureBackend {
+    pub fn signature_backend(&self) -> SignatureBackend {
         self.signature_backend
     }
 

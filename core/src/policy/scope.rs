@@ -418,11 +418,7 @@ fn form_decode(text: &str) -> Option<String> {
     while let Some(byte) = input.next() {
         bytes.push(match byte {
             b'+' => b' ',
-            b'%' => {
-                let high = char::from(input.next()?).to_digit(16)?;
-                let low = char::from(input.next()?).to_digit(16)?;
-                u8::try_from((high << 4) | low).ok()?
-            }
+            b'%' => crate::hex::byte(input.next()?, input.next()?)?,
             other => other,
         });
     }

@@ -224,7 +224,7 @@ fn null_kid_with_a_valid_x5t_is_malformed() {
 
 #[test]
 fn no_key_survives_a_kid_that_two_entries_of_the_key_set_name() {
-    use crate::jwks::parse_jwks;
+    use crate::keys::jwks::parse_jwks;
     let document = json!({"keys": [jwk("key-a", &key("a")), jwk("key-a", &key("b")),
                                    jwk("key-c", &key("b"))]});
     let set = parse_jwks(document.to_string().as_bytes()).unwrap();

@@ -5,13 +5,12 @@
 //! tenant's key set to look in, the `kid` only selects a key inside it, and the algorithm is
 //! always RS256. Claims are judged after the signature holds.
 
-use std::collections::HashSet;
-use std::hash::Hash;
 use std::rc::Rc;
 
-use crate::jwks::{KeyFingerprint, KeySet, KeySetState, KeySets, Refetch, VerificationKey};
+use crate::keys::jwks::{KeyFingerprint, KeySet, KeySetState, KeySets, Refetch, VerificationKey};
 use crate::outcome::KeysNeeded;
 use crate::policy::{Caller, Policy, TenantIndex, TokenVersion};
+use crate::token_cache::SharedText;
 
 use super::claims::EntraClaims;
 use super::jws::UntrustedToken;
@@ -188,39 +187,6 @@ impl TokenFacts {
     }
 }
 
-/// One copy of each text that many verified tokens repeat. Bounded: past `MAX_SHARED` entries
-/// it starts afresh (tokens already holding text keep it; only later tokens share anew).
-#[derive(Debug, Default)]
-pub struct SharedText {
-    texts: HashSet<Rc<str>>,
-    role_lists: HashSet<Rc<[String]>>,
-}
-
-/// Distinct texts kept for sharing, at most: clients, key ids and role lists are few.
-const MAX_SHARED: usize = 1024;
-
-impl SharedText {
-    fn text(&mut self, text: &Rc<str>) -> Rc<str> {
-        shared_copy(&mut self.texts, text)
-    }
-
-    fn roles(&mut self, roles: &Rc<[String]>) -> Rc<[String]> {
-        shared_copy(&mut self.role_lists, roles)
-    }
-}
-
-/// The copy of `value` in `pool`, which keeps it from now on if it had none.
-fn shared_copy<T: Eq + Hash + ?Sized>(pool: &mut HashSet<Rc<T>>, value: &Rc<T>) -> Rc<T> {
-    if let Some(shared) = pool.get(value) {
-        return Rc::clone(shared);
-    }
-    if pool.len() >= MAX_SHARED {
-        pool.clear();
-    }
-    pool.insert(Rc::clone(value));
-    Rc::clone(value)
-}
-
 /// Why verification did not produce a caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VerifyFailure {
@@ -230,7 +196,7 @@ pub enum VerifyFailure {
     /// it; decide again once the fetch is done.
     AwaitKeys(KeysNeeded),
     /// The tenant has no usable key set (503).
-    KeySet(crate::jwks::KeySetError),
+    KeySet(crate::keys::jwks::KeySetError),
 }
 
 impl From<TokenError> for VerifyFailure {
@@ -457,18 +423,6 @@ mod tests {
         }
         assert_eq!((a.token_id(), b.token_id()), (Some("uti-1"), Some("uti-2")));
         assert_eq!(a.caller().app_id, REPORTING_BOT);
-    }
-
-    #[test]
-    fn shared_text_stays_bounded() {
-        let mut shared = SharedText::default();
-        for n in 0..3 * MAX_SHARED {
-            let text: Rc<str> = Rc::from(format!("text-{n}").as_str());
-            assert_eq!(shared.text(&text), text);
-            let roles: Rc<[String]> = vec![format!("role-{n}")].into();
-            assert_eq!(shared.roles(&roles), roles);
-            assert!(shared.texts.len() <= MAX_SHARED && shared.role_lists.len() <= MAX_SHARED);
-        }
     }
 
     #[test]
@@ -784,7 +738,8 @@ mod tests {
     fn verified_token_is_bound_to_the_material_of_its_key_not_its_name() {
         let t = verify(&sign(&key("a"), &header("key-a"), &v2_claims())).unwrap();
         let set = |entries: Vec<Value>| {
-            crate::jwks::parse_jwks(json!({ "keys": entries }).to_string().as_bytes()).unwrap()
+            crate::keys::jwks::parse_jwks(json!({ "keys": entries }).to_string().as_bytes())
+                .unwrap()
         };
         assert!(t.signing_key_is_in(&set(vec![jwk("key-a", &key("a"))])));
         assert!(

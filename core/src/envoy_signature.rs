@@ -11,17 +11,6 @@ use base64::Engine;
 /// Name of the foreign function.
 pub const FUNCTION: &str = "verify_signature";
 
-/// Which implementation checks RS256 signatures (`signature_backend`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignatureBackend {
-    /// Envoy's `verify_signature` when the host has it (checked at start-up), else in Wasm.
-    Auto,
-    /// Envoy's `verify_signature`; the plugin refuses to start without it.
-    Envoy,
-    /// RSA compiled into the module.
-    Wasm,
-}
-
 /// Serializes `VerifySignatureArguments { hash_function: "sha256", public_key, signature, text }`.
 pub fn encode_arguments(public_key_der: &[u8], signature: &[u8], text: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(
@@ -95,7 +84,7 @@ fn varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
     None
 }
 
-/// A valid RS256 signature (by `fixtures/tenant-key-a.pem`) over [`PROBE_MESSAGE`].
+/// A valid RS256 signature (by fixture key `a`) over [`PROBE_MESSAGE`].
 pub const PROBE_MESSAGE: &[u8] = b"jira-entra-guard signature probe";
 
 const PROBE_PUBLIC_KEY: &[&str] = &[
@@ -133,7 +122,7 @@ mod tests {
     use rsa::pkcs8::DecodePublicKey;
 
     use super::*;
-    use crate::jwks::VerificationKey;
+    use crate::keys::jwks::VerificationKey;
     use rsa::traits::PublicKeyParts;
 
     fn probe_key() -> VerificationKey {

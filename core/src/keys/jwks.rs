@@ -576,13 +576,9 @@ mod tests {
         assert_eq!(parse_jwks(&huge).unwrap_err(), JwksError::TooLarge);
     }
 
-    /// A self-signed certificate for fixture key `a` (made with openssl, see fixtures/README.md).
+    /// A self-signed certificate for fixture key `a` (see fixtures/README.md).
     fn cert_a() -> Vec<u8> {
-        let pem = include_str!("../fixtures/tenant-key-a.crt");
-        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-        base64::engine::general_purpose::STANDARD
-            .decode(body)
-            .unwrap()
+        crate::test_support::certificate_der("a")
     }
 
     fn with_cert(kid: &str, key_name: &str, cert: &[u8], x5t: Option<String>) -> Value {
@@ -598,8 +594,7 @@ mod tests {
     }
 
     fn thumbprint(der: &[u8]) -> String {
-        use sha1::Digest;
-        b64(sha1::Sha1::digest(der))
+        crate::test_support::thumbprint(der)
     }
 
     #[test]
