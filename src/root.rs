@@ -185,7 +185,11 @@ impl GuardRoot {
     /// Decides again the requests waiting for `tenant` (its record changed), and answers those
     /// whose wait is over (`None`: only the latter).
     fn wake_waiters(&mut self, tenant: Option<TenantIndex>) {
-        let due = self.state.borrow_mut().held.wake(tenant, host::now_millis());
+        let due = self
+            .state
+            .borrow_mut()
+            .held
+            .wake(tenant, host::now_millis());
         for context_id in due {
             decide_again(&self.state, context_id);
         }
