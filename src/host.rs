@@ -3,9 +3,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use jira_entra_guard_core::decide::Identity;
 use jira_entra_guard_core::denial::Denial;
-use jira_entra_guard_core::reply::{deny_reply, upstream_headers};
+use jira_entra_guard_core::reply::{deny_reply, UpstreamHeaders};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MapType;
 
@@ -55,14 +54,13 @@ pub fn request_headers() -> Vec<(String, String)> {
 /// Rewrites the effective request's identity headers before it goes on to Jira: the Entra
 /// token and caller-supplied identity headers are removed or replaced by the client's.
 /// `present` tells which headers the request carries, so absent ones cost no host call.
-pub fn forward(identity: Option<&Identity<'_>>, present: &dyn Fn(&str) -> bool) {
-    let changes = upstream_headers(identity);
+pub fn forward(changes: &UpstreamHeaders<'_>, present: &dyn Fn(&str) -> bool) {
     for name in changes.remove {
         if present(name) {
             let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);
         }
     }
-    for (name, value) in changes.set.into_iter().flatten() {
+    for (name, value) in changes.set.iter().flatten() {
         // Setting replaces every copy the caller sent.
         let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
     }

@@ -1,8 +1,8 @@
-//! The request context: hands the request to [`crate::request_flow::process`] when its headers
-//! arrive. A request whose tenant's key set is still loading is parked in the root context's
-//! waiting list; the root context processes it again when the keys arrive or the wait bound
-//! passes. A request whose decision needs its body is held by [`crate::request_body`] until
-//! the body is complete; the body callbacks of every other request pass straight through.
+//! The request context: hands the request to [`crate::request_flow::process_request`] when its
+//! headers arrive, and its body callbacks to [`crate::request_body`]. It decides nothing. A
+//! request that waits (for its tenant's key set, or for its body) is held in the root context's
+//! record of held requests; the root context decides it again when the keys arrive or the wait
+//! bound passes, the body callbacks when the body is complete.
 
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -27,14 +27,14 @@ impl GuardRequest {
 impl Context for GuardRequest {
     fn on_done(&mut self) -> bool {
         // A request that goes away while held leaves no record behind.
-        request_body::release(&mut self.state.borrow_mut(), self.context_id);
+        self.state.borrow_mut().held.release(self.context_id);
         true
     }
 }
 
 impl HttpContext for GuardRequest {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
-        match process_request(&self.state, self.context_id, None, end_of_stream) {
+        match process_request(&self.state, self.context_id, end_of_stream) {
             Flow::Continue => Action::Continue,
             Flow::Stop => Action::Pause,
         }

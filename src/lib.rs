@@ -6,11 +6,12 @@
 //!   (`dispatch_http_call`, shared data, logs, counts), and wakes or times out requests that
 //!   wait for keys.
 //! - [`http`]: one per request; hands it to [`request_flow`], the one path every request takes:
-//!   decide with the core, count ([`metrics`]), write the audit record, and forward with
-//!   identity headers, answer locally, or wait for keys.
-//! - [`request_body`]: holds the few requests whose decision needs their body (issue create,
-//!   bulk create, issue link, search by POST) until the body is buffered, bounded by
-//!   `max_body_bytes`; nothing reaches Jira before the decision.
+//!   decide with the core, hold it when the outcome is a wait, count ([`metrics`]), write the
+//!   audit record, and forward with identity headers or answer locally.
+//! - [`request_body`]: the body callbacks of the few requests held for their body (issue
+//!   create, bulk create, issue link, search by POST) or for keys: the core's record of held
+//!   requests says when to buffer and when to decide, this module reads the body from Envoy;
+//!   nothing reaches Jira before the decision.
 //! - [`shared_keys`]: each tenant's key record and key-set document in Envoy's shared data, so
 //!   that one Envoy process fetches each key set once for all its VMs.
 //! - [`signature`]: Envoy's native `verify_signature` for RS256 when the host has it, chosen

@@ -1,16 +1,17 @@
-//! Envoy stats for what the filter decides. Every counter the filter can count is created at zero
-//! when the plugin is configured ([`define_every_counter`]): a series that appears only with its
-//! first event hides that event from Prometheus's `increase()` and `rate()`, and so from the
-//! alerts. In the VM a counter is looked up on first use and then found by its static name parts, so counting a request allocates nothing and calls no host function: counts are
-//! added up in the VM and handed to Envoy on every tick (a quarter second). Names carry one
-//! prefix and end in
-//! `.<tag>.<value>` segments that `envoy.yaml`'s `stats_tags` turn into Prometheus labels
-//! (e.g. `jira_entra_guard_denied_total{reason="acl"}`).
+//! Envoy stats for what the filter decides; which counters a request touches is the core's
+//! ([`jira_entra_guard_core::metrics`]), and this module only hands them to Envoy. Every counter
+//! the filter can count is created at zero when the plugin is configured
+//! ([`define_every_counter`]): a series that appears only with its first event hides that event
+//! from Prometheus's `increase()` and `rate()`, and so from the alerts. In the VM a counter is
+//! looked up on first use and then found by its static name parts, so counting a request
+//! allocates nothing and calls no host function: counts are added up in the VM and handed to
+//! Envoy on every tick (a quarter second). Names carry one prefix and end in `.<tag>.<value>`
+//! segments that `envoy.yaml`'s `stats_tags` turn into Prometheus labels (e.g.
+//! `jira_entra_guard_denied_total{reason="acl"}`).
 
 use std::collections::HashMap;
 
-use jira_entra_guard_core::denial::Denial;
-use jira_entra_guard_core::token::TokenError;
+use jira_entra_guard_core::metrics::every_counter;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
@@ -39,25 +40,12 @@ pub struct Metrics {
     gauges: HashMap<String, u32>,
 }
 
-/// Creates, at zero, every counter [`Metrics::count`] can touch. Defining a stat that exists
-/// already is a lookup in Envoy, so each VM may do it; the request path is unchanged (the VM's
-/// own list still fills on first use).
+/// Creates, at zero, every counter the filter can count
+/// ([`jira_entra_guard_core::metrics::every_counter`]). Defining a stat that exists already is a
+/// lookup in Envoy, so each VM may do it; the request path is unchanged (the VM's own list
+/// still fills on first use).
 pub fn define_every_counter() {
-    let mut stats: Vec<Stat<'static>> = vec![
-        ("allowed_total", None),
-        ("key_fetch_total", Some(("outcome", "success"))),
-        ("key_fetch_total", Some(("outcome", "failure"))),
-        ("token_cache_total", Some(("result", "hit"))),
-        ("token_cache_total", Some(("result", "miss"))),
-    ];
-    for reason in Denial::METRIC_REASONS {
-        stats.push(("denied_total", Some(("reason", reason))));
-        stats.push(("dry_run_denied_total", Some(("reason", reason))));
-    }
-    for error in TokenError::ALL {
-        stats.push(("invalid_token_total", Some(("cause", error.code()))));
-    }
-    for stat in stats {
+    for stat in every_counter() {
         let _ = hostcalls::define_metric(MetricType::Counter, &full_name(stat));
     }
 }

@@ -14,12 +14,12 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use jira_entra_guard_core::config::compile_policy;
+use jira_entra_guard_core::held_requests::HeldRequests;
 use jira_entra_guard_core::keys::lifecycle::{
     Command, Event, FetchId, KeyLifecycle, LogLevel, Moment,
 };
 use jira_entra_guard_core::keys::schedule::ScheduleSettings;
 use jira_entra_guard_core::keys::store::KeyStore;
-use jira_entra_guard_core::keys::wait::KeyWait;
 use jira_entra_guard_core::policy::{Policy, TenantIndex};
 use jira_entra_guard_core::token_cache::TokenCache;
 use proxy_wasm::hostcalls;
@@ -29,22 +29,11 @@ use proxy_wasm::types::ContextType;
 use crate::host;
 use crate::http::GuardRequest;
 use crate::metrics::Metrics;
-use crate::request_flow::{process, Flow};
+use crate::request_flow::decide_again;
 use crate::shared_keys::SharedKeys;
 
 /// Granularity of the fetch schedule and of waiting-request deadlines.
 const TICK: Duration = Duration::from_millis(250);
-
-/// A request paused until its tenant's key set arrives.
-#[derive(Debug, Clone, Copy)]
-pub struct Waiter {
-    /// The request's context id.
-    pub context_id: u32,
-    /// The tenant whose keys it needs.
-    pub tenant: TenantIndex,
-    /// How long it may wait in all; then it is decided with the keys in hand.
-    pub wait: KeyWait,
-}
 
 /// What the root context shares with the request contexts of its VM.
 #[derive(Debug, Default)]
@@ -53,18 +42,15 @@ pub struct Shared {
     pub policy: Option<Rc<Policy>>,
     /// This VM's view of every tenant's key set.
     pub keys: KeyStore,
-    /// Requests waiting for a key set.
-    pub waiters: Vec<Waiter>,
-    /// Tenants for which a request found an unknown key and asked for a refetch.
-    pub refetch_requested: Vec<TenantIndex>,
     /// Verified tokens of this VM.
     pub cache: TokenCache,
     /// This VM's stats.
     pub metrics: Metrics,
     /// True when Envoy's `verify_signature` checks signatures, false for RSA in Wasm.
     pub host_signatures: bool,
-    /// Requests held undecided, by context id (see [`crate::request_body`]).
-    pub held: HashMap<u32, crate::request_body::Held>,
+    /// Requests held undecided, waiting for keys or for their body, and the refetches they
+    /// asked for.
+    pub held: HeldRequests,
 }
 
 /// Shared state handle.
@@ -101,7 +87,7 @@ impl GuardRoot {
             return;
         }
         let at = moment();
-        let requested = std::mem::take(&mut self.state.borrow_mut().refetch_requested);
+        let requested = self.state.borrow_mut().held.take_refetch_requests();
         for tenant in requested {
             self.run(at, Event::RefetchRequested { tenant });
         }
@@ -199,26 +185,13 @@ impl GuardRoot {
     /// Decides again the requests waiting for `tenant` (its record changed), and answers those
     /// whose wait is over (`None`: only the latter).
     fn wake_waiters(&mut self, tenant: Option<TenantIndex>) {
-        let now_ms = host::now_millis();
-        let due: Vec<Waiter> = {
-            let mut shared = self.state.borrow_mut();
-            let (due, keep) = std::mem::take(&mut shared.waiters)
-                .into_iter()
-                .partition(|w| Some(w.tenant) == tenant || w.wait.is_over(now_ms));
-            shared.waiters = keep;
-            due
-        };
-        for waiter in due {
-            if hostcalls::set_effective_context(waiter.context_id).is_err() {
-                continue; // the client went away while waiting
-            }
-            self.decide_for_waiter(waiter);
-        }
-    }
-
-    fn decide_for_waiter(&self, waiter: Waiter) {
-        if process(&self.state, waiter.context_id, Some(waiter.wait)) == Flow::Continue {
-            let _ = hostcalls::resume_http_request();
+        let due = self
+            .state
+            .borrow_mut()
+            .held
+            .wake(tenant, host::now_millis());
+        for context_id in due {
+            decide_again(&self.state, context_id);
         }
     }
 }

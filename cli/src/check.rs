@@ -1,13 +1,11 @@
 //! One request decided without Envoy, by the filter's own code.
 //!
-//! With a token and key-set files the decision is the core's [`decide`] as the filter runs it.
-//! Without a signature check (`--decode-only`) or without a token at all (`--app-id`), [`decide`]
-//! still makes every step that comes before the token (missing method or path, method
-//! overrides, path canonicalisation, public paths): it is called without an `Authorization`
-//! header, and only its "a bearer token is required" answer lets the check go on to the caller
-//! and the ACL ([`Policy::authorize`]). In every case the outcome is the core's verdict, and
-//! whether a denial is enforced or only logged (audit mode) is the core's
-//! [`CoreVerdict::action`].
+//! With a token and key-set files the decision is the core's [`decide_with_body`] as the filter
+//! runs it. Without a signature check (`--decode-only`) it is the core's [`decide_unverified`],
+//! and without a token at all (`--app-id`) the core's [`decide_as`]: the same steps before the
+//! token (missing method or path, method overrides, path canonicalisation, public paths) and
+//! the same policy. In every case what is printed is the core's [`Outcome`], the dry-run rule
+//! (a denial in audit mode is only logged) already applied.
 //!
 //! A body given with `--body` is handed to the decision as the filter hands it a buffered body
 //! (with `Content-Type: application/json` unless a `--header` says otherwise); the JQL of a
@@ -15,25 +13,22 @@
 //! field or JQL clause decided the projects.
 
 use jira_entra_guard_core::cloud::issuing_clouds;
-use jira_entra_guard_core::decide::{
-    authorize_client, decide_with_body, Action, Decision, Verdict as CoreVerdict,
-};
-use jira_entra_guard_core::denial::Denial;
-use jira_entra_guard_core::keys::jwks::{KeySetError, KeySets};
+use jira_entra_guard_core::decide::{decide_as, decide_unverified, decide_with_body};
+use jira_entra_guard_core::keys::jwks::KeySetError;
+use jira_entra_guard_core::outcome::{is_dry_run, Decided, Outcome, Verdict as CoreVerdict, Wait};
 use jira_entra_guard_core::path::canonical_path;
 use jira_entra_guard_core::policy::scope::RequestBody;
 use jira_entra_guard_core::policy::{
-    Caller, Mode, Policy, PolicyDenial, ProjectScope, RequestTarget, TenantIndex,
+    Caller, Mode, Policy, ProjectScope, RequestTarget, TenantIndex,
 };
 use jira_entra_guard_core::request::{RequestHead, METHOD_OVERRIDE_HEADERS};
-use jira_entra_guard_core::token::bearer::bearer_token;
 use jira_entra_guard_core::token::claims::EntraClaims;
 use jira_entra_guard_core::token::jws::UntrustedToken;
 use jira_entra_guard_core::token::verify::read_unverified;
 use jira_entra_guard_core::token::TokenError;
 use jira_entra_guard_core::token_cache::TokenCache;
 
-use crate::keys::{FileKeys, NoKeys};
+use crate::keys::FileKeys;
 
 /// The request to decide, as given on the command line.
 #[derive(Debug, Clone, Default)]
@@ -213,10 +208,13 @@ pub fn evaluate(
                 roles,
                 delegated: false,
             };
-            match before_token(policy, request, Verification::Flags)? {
-                Some(verdict) => Ok(verdict),
-                None => authorize(policy, request, &caller, Verification::Flags),
-            }
+            let core = decide_as(
+                policy,
+                &request.head(false),
+                request.request_body(),
+                &caller,
+            );
+            report(policy, request, core, Verification::Flags)
         }
     }
 }
@@ -250,18 +248,7 @@ fn note_issuer_of_another_cloud(policy: &Policy, token: &str, verdict: &mut Verd
     }
 }
 
-/// The core's [`decide_with_body`] for one request: a single decision has nothing to cache.
-fn decide_once<'p>(
-    policy: &'p Policy,
-    head: &RequestHead<'_>,
-    body: RequestBody<'_>,
-    keys: &impl KeySets,
-    now: i64,
-) -> CoreVerdict<'p> {
-    decide_with_body(policy, head, body, keys, &mut TokenCache::disabled(), now)
-}
-
-/// The filter's own decision, signature included.
+/// The filter's own decision, signature included. A single decision has nothing to cache.
 fn verified(
     policy: &Policy,
     request: &Request,
@@ -269,14 +256,15 @@ fn verified(
     keys: &FileKeys,
     now: i64,
 ) -> Result<Verdict, String> {
-    let core = decide_once(
+    let core = decide_with_body(
         policy,
         &request.head(true),
         request.request_body(),
         keys,
+        &mut TokenCache::disabled(),
         now,
     );
-    let mut verdict = report(policy, request, &core, Verification::Signature)?;
+    let mut verdict = report(policy, request, core, Verification::Signature)?;
     if verdict.reason.map(|(_, code)| code) == Some(KeySetError::Unavailable.code()) {
         if let Ok(token) = read_unverified(token, policy, now) {
             if !keys.has(token.tenant) {
@@ -292,90 +280,15 @@ fn verified(
 
 /// The request checks, the claim checks and the ACL for the token, its signature unchecked.
 fn decode_only(policy: &Policy, request: &Request, now: i64) -> Result<Verdict, String> {
-    if let Some(verdict) = before_token(policy, request, Verification::DecodeOnly)? {
-        return Ok(verdict);
-    }
-    let head = request.head(true);
-    let refused = |denial: Denial| CoreVerdict {
-        decision: Decision::Deny(denial),
-        token: None,
-        client: None,
-        cache_hit: false,
-        scope: None,
-    };
-    let presented = match bearer_token(&head.authorization) {
-        Ok(presented) => presented,
-        Err(denial) => return report(policy, request, &refused(denial), Verification::DecodeOnly),
-    };
-    let decoded = match read_unverified(presented, policy, now) {
-        Ok(decoded) => decoded,
-        Err(e) => {
-            let core = refused(Denial::Token(e));
-            return report(policy, request, &core, Verification::DecodeOnly);
-        }
-    };
-    authorize(policy, request, &decoded.caller(), Verification::DecodeOnly)
+    let core = decide_unverified(policy, &request.head(true), request.request_body(), now);
+    report(policy, request, core, Verification::DecodeOnly)
 }
 
-/// Runs the steps before the token through [`decide`]: `Some` when they settle the request.
-fn before_token(
-    policy: &Policy,
-    request: &Request,
-    verification: Verification,
-) -> Result<Option<Verdict>, String> {
-    let core = decide_once(
-        policy,
-        &request.head(false),
-        request.request_body(),
-        &NoKeys,
-        0,
-    );
-    match core.decision {
-        Decision::Deny(Denial::MissingToken) => Ok(None),
-        _ => report(policy, request, &core, verification).map(Some),
-    }
-}
-
-/// The ACL's answer for an authenticated caller; the request checks have passed.
-fn authorize(
-    policy: &Policy,
-    request: &Request,
-    caller: &Caller<'_>,
-    verification: Verification,
-) -> Result<Verdict, String> {
-    let path = canonical_path(&request.path)
-        .map_err(|_| "the path passed the request checks but is not canonical".to_owned())?;
-    let client = policy.client_of(caller);
-    let (decision, scope) = match client {
-        Some(client) => authorize_client(
-            policy,
-            client,
-            caller,
-            &request.head(false),
-            &path,
-            request.request_body(),
-        ),
-        None => (
-            Decision::Deny(Denial::Policy(PolicyDenial::UnknownClient)),
-            None,
-        ),
-    };
-    let core = CoreVerdict {
-        decision,
-        token: None,
-        client,
-        cache_hit: false,
-        scope,
-    };
-    report(policy, request, &core, verification)
-}
-
-/// Turns the core's verdict into what is printed. Whether a denial is enforced or only logged
-/// is the core's [`CoreVerdict::action`].
+/// Turns the core's outcome into what is printed.
 fn report(
     policy: &Policy,
     request: &Request,
-    core: &CoreVerdict<'_>,
+    core: CoreVerdict<'_>,
     verification: Verification,
 ) -> Result<Verdict, String> {
     let client = core.client;
@@ -392,49 +305,52 @@ fn report(
         projects: core.scope.as_ref().map(ProjectScope::explain),
         notes: Vec::new(),
     };
-    match &core.decision {
-        Decision::Forward(Some(grant)) => {
-            verdict.rule = Some(grant.matched_rule.to_owned());
-            verdict.client = Some(grant.client_name.to_owned());
-            verdict.app_id = Some(grant.app_id.to_owned());
-            verdict.upstream_authorization = grant.upstream_authorization.is_some();
-            // An allowed call is the same in both modes; the configured mode is shown.
-            if policy.mode() == Mode::Audit || client.is_some_and(|c| c.mode() == Mode::Audit) {
-                verdict.mode = Mode::Audit;
-            }
-        }
-        Decision::Forward(None) => {
-            verdict.rule = canonical_path(&request.path).ok().and_then(|path| {
-                policy
-                    .public_rule(&RequestTarget {
-                        method: &request.method,
-                        path: &path,
-                    })
-                    .map(str::to_owned)
-            });
-            verdict.mode = policy.mode();
-        }
-        Decision::Deny(denial) => {
-            verdict.allowed = false;
-            verdict.status = Some(denial.status());
-            verdict.reason = Some((denial.description(), denial.code()));
-            if let Action::Forward {
-                would_deny: Some(_),
-                ..
-            } = core.action(policy)
-            {
-                verdict.mode = Mode::Audit;
-            }
-        }
-        Decision::AwaitKeys { .. } => {
+    let decided = match core.outcome {
+        Outcome::Decided(decided) => decided,
+        Outcome::Wait(Wait::Keys(_)) => {
             return Err("the decision waits for a key set, which files and flags never do".into())
         }
-        Decision::NeedBody => {
+        Outcome::Wait(Wait::Body) => {
             verdict.allowed = false;
             verdict.reason = Some((
                 "a rule with `projects` applies and this call names its projects in its body: give the body with --body FILE",
                 "body_required",
             ));
+            return Ok(verdict);
+        }
+    };
+    match &decided {
+        Decided::Allow(grant) => {
+            match grant {
+                Some(grant) => {
+                    verdict.rule = Some(grant.matched_rule.to_owned());
+                    verdict.client = Some(grant.client_name.to_owned());
+                    verdict.app_id = Some(grant.app_id.to_owned());
+                    verdict.upstream_authorization = grant.upstream_authorization.is_some();
+                }
+                None => {
+                    verdict.rule = canonical_path(&request.path).ok().and_then(|path| {
+                        policy
+                            .public_rule(&RequestTarget {
+                                method: &request.method,
+                                path: &path,
+                            })
+                            .map(str::to_owned)
+                    });
+                }
+            }
+            // An allowed call is the same in both modes; the configured mode is shown.
+            if is_dry_run(policy, client) {
+                verdict.mode = Mode::Audit;
+            }
+        }
+        Decided::Deny(denial) | Decided::WouldDeny { denial, .. } => {
+            verdict.allowed = false;
+            verdict.status = Some(denial.status());
+            verdict.reason = Some((denial.description(), denial.code()));
+            if let Decided::WouldDeny { .. } = decided {
+                verdict.mode = Mode::Audit;
+            }
         }
     }
     Ok(verdict)

@@ -78,16 +78,3 @@ impl KeySets for FileKeys {
         Refetch::RateLimited
     }
 }
-
-/// The key store for decisions that never reach token verification.
-pub struct NoKeys;
-
-impl KeySets for NoKeys {
-    fn state(&self, _tenant: TenantIndex) -> KeySetState<'_> {
-        KeySetState::Unavailable(KeySetError::Unavailable)
-    }
-
-    fn refetch(&self, _tenant: TenantIndex) -> Refetch {
-        Refetch::RateLimited
-    }
-}

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::decide::{Action, Decision, Verdict};
+use crate::outcome::{Decided, DecidedVerdict};
 use crate::policy::{AuditLog, Policy};
 use crate::request::RequestHead;
 
@@ -47,28 +47,19 @@ pub struct AuditRecord<'a> {
     pub projects: Option<String>,
 }
 
-/// The audit line for a decided request, or `None` when `audit_log` says not to write it (or
-/// the request is only waiting for keys).
+/// The audit line for a decided request, or `None` when `audit_log` says not to write it.
 pub fn audit_line(
     policy: &Policy,
     head: &RequestHead<'_>,
-    verdict: &Verdict<'_>,
-    action: &Action<'_>,
+    verdict: &DecidedVerdict<'_>,
     request_id: Option<&str>,
     now: i64,
 ) -> Option<String> {
-    let (decision, status, reason) = match action {
-        Action::AwaitKeys { .. } | Action::NeedBody => return None,
-        Action::Deny(d) => ("deny", d.status(), d.code()),
-        Action::Forward {
-            would_deny: Some(d),
-            ..
-        } => ("would_deny", d.status(), d.code()),
-        Action::Forward {
-            identity: None,
-            would_deny: None,
-        } if verdict.token.is_none() => ("allow", 0, "public"),
-        Action::Forward { .. } => ("allow", 0, "allowed"),
+    let (decision, status, reason) = match &verdict.outcome {
+        Decided::Deny(d) => ("deny", d.status(), d.code()),
+        Decided::WouldDeny { denial: d, .. } => ("would_deny", d.status(), d.code()),
+        Decided::Allow(None) => ("allow", 0, "public"),
+        Decided::Allow(Some(_)) => ("allow", 0, "allowed"),
     };
     match policy.audit_log() {
         AuditLog::Off => return None,
@@ -94,8 +85,8 @@ pub fn audit_line(
         decision,
         status,
         reason,
-        matched_rule: match &verdict.decision {
-            Decision::Forward(Some(grant)) => Some(grant.matched_rule),
+        matched_rule: match &verdict.outcome {
+            Decided::Allow(Some(grant)) => Some(grant.matched_rule),
             _ => None,
         },
         token_id: token.and_then(|t| t.token_id()),
@@ -145,6 +136,24 @@ mod tests {
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
     }
 
+    #[test]
+    fn rfc3339_names_every_day_from_1600_to_2500() {
+        let leap = |y: i64| y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+        let year_days = |y: i64| if leap(y) { 366 } else { 365 };
+        let mut day: i64 = -(1600..1970).map(year_days).sum::<i64>();
+        for year in 1600..=2500 {
+            let february = if leap(year) { 29 } else { 28 };
+            let months = [31, february, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+            for (month, days) in (1..).zip(months) {
+                for date in 1..=days {
+                    let expected = format!("{year:04}-{month:02}-{date:02}T01:01:01Z");
+                    assert_eq!(rfc3339(day * 86_400 + 3_661), expected);
+                    day += 1;
+                }
+            }
+        }
+    }
+
     fn line(doc: Value, method: &str, path: &str, auth: Option<String>) -> Option<Value> {
         let policy = crate::config::compile_policy(doc.to_string().as_bytes(), &|_| None).unwrap();
         let auth_values: Vec<&str> = auth.iter().map(String::as_str).collect();
@@ -155,9 +164,10 @@ mod tests {
             method_overrides: vec![],
             ..Default::default()
         };
-        let verdict = decide(&policy, &head, &keys(), &mut test_cache(4), NOW);
-        let action = verdict.action(&policy);
-        audit_line(&policy, &head, &verdict, &action, Some("req-1"), NOW)
+        let verdict = decide(&policy, &head, &keys(), &mut test_cache(4), NOW)
+            .decided()
+            .unwrap();
+        audit_line(&policy, &head, &verdict, Some("req-1"), NOW)
             .map(|l| serde_json::from_str(&l).unwrap())
     }
 
@@ -197,6 +207,16 @@ mod tests {
         assert_eq!(l["status"], 403);
         assert_eq!(l["reason"], "method_not_allowed");
         assert_eq!(l["client"], "reporting-bot");
+        assert!(l["matched_rule"].is_null(), "no rule allowed it");
+    }
+
+    #[test]
+    fn public_path_is_logged_as_public_without_a_caller() {
+        let l = line(policy_json(), "GET", "/status", None).unwrap();
+        assert_eq!(l["decision"], "allow");
+        assert_eq!(l["reason"], "public");
+        assert_eq!(l["status"], 0);
+        assert!(l["client"].is_null() && l["token_id"].is_null());
     }
 
     #[test]

@@ -1,159 +1,45 @@
-//! The request pipeline, in order: refuse ambiguous requests (method overrides, a token in the
-//! query string, non-canonical paths), let public paths through, take the bearer token, verify it
-//! (or find it in the verified-token cache), and ask the policy whether this client may make this
-//! call. The result is a [`Verdict`]: what the policy decided and who asked. [`Verdict::action`]
-//! then applies the enforcement mode (a dry-run lets a denied request through, flagged), which is
-//! what the shell carries out. The shell calls [`decide`] once per request (again after a key set
-//! it was waiting for arrives); a request whose wait for keys is over is answered through
-//! [`Verdict::wait_over`].
+//! Where a request is decided. The pipeline, in order: refuse ambiguous requests (method
+//! overrides, a token in the query string, non-canonical paths), let public paths through, take
+//! the bearer token, verify it (or find it in the verified-token cache), and ask the policy
+//! whether this client may make this call. The result is a [`Verdict`]: the request's
+//! [`Outcome`] (the dry-run rule already applied) and who asked. The shell calls [`decide`] once
+//! per request, again after a key set or a body it waited for arrives.
+//!
+//! Tools that explain a decision without verifying a signature take the same pipeline with
+//! another first step: [`decide_unverified`] reads the token's claims without its signature,
+//! [`decide_as`] takes a caller described without a token.
 
 use std::rc::Rc;
 
 use crate::denial::Denial;
-use crate::keys::jwks::{KeySetError, KeySetState, KeySets};
+use crate::keys::jwks::{KeySetState, KeySets};
+use crate::outcome::{refusal, Decided, Outcome, Verdict, Wait};
 use crate::path::{canonical_path, RequestPath};
 use crate::policy::scope::{request_scope, BodyFacts, RequestBody};
-use crate::policy::{
-    Client, Grant, Mode, Policy, PolicyDenial, ProjectScope, RequestTarget, TenantIndex,
-};
+use crate::policy::{Caller, Grant, Policy, PolicyDenial, RequestTarget};
 use crate::request::{has_query_token, RequestHead, RequestRejection};
 use crate::token::bearer::{presented_token, PresentedToken};
-use crate::token::verify::{verify_token, VerifiedToken, VerifyFailure};
-use crate::token::TokenError;
+use crate::token::verify::{read_unverified, verify_token, VerifiedToken, VerifyFailure};
 use crate::token_cache::TokenCache;
 
-/// What the policy decided.
-// Built once per request and moved at most once: boxing the large variant would only add an
-// allocation to every allowed request.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
-pub enum Decision<'p> {
-    /// Forward to Jira, with the identity headers of the grant (none for a public path).
-    Forward(Option<Grant<'p>>),
-    /// Answer locally with the reply for this denial.
+/// Why the pipeline stopped short of a grant.
+enum Halt {
     Deny(Denial),
-    /// Pause the request until the tenant's key set is (re)loaded, then decide again. When
-    /// `refetch` is set, the shell must start a fetch first (an unknown `kid`).
-    AwaitKeys {
-        /// The tenant whose keys are awaited.
-        tenant: TenantIndex,
-        /// Whether the shell must start a refetch.
-        refetch: bool,
-    },
-    /// Hold the request until its whole body is buffered, then decide again with it: a rule
-    /// with `projects` of the caller applies to a call whose projects are in the body.
-    NeedBody,
+    Wait(Wait),
 }
 
-/// A decision with what is known about the caller, for enforcement, logs and metrics.
-#[derive(Debug)]
-pub struct Verdict<'p> {
-    /// The policy's decision.
-    pub decision: Decision<'p>,
-    /// The verified token, when one was presented and verified.
-    pub token: Option<Rc<VerifiedToken>>,
-    /// The configured client the token identifies, even when the policy denies the call.
-    pub client: Option<&'p Client>,
-    /// Whether the verified token came from the cache.
-    pub cache_hit: bool,
-    /// What the request was found to be about, when a rule with `projects` needed to know.
-    pub scope: Option<ProjectScope>,
-}
-
-/// What the shell does with the request.
-#[derive(Debug)]
-pub enum Action<'p> {
-    /// Forward to Jira with these identity headers (none for public paths and unidentified
-    /// callers). `would_deny` is set when a dry-run lets a denied request through.
-    Forward {
-        /// The client's name, app id and upstream credential, when known.
-        identity: Option<Identity<'p>>,
-        /// The denial the dry-run did not enforce.
-        would_deny: Option<Denial>,
-    },
-    /// Answer locally.
-    Deny(Denial),
-    /// Wait for keys (see [`Decision::AwaitKeys`]).
-    AwaitKeys {
-        /// The tenant whose keys are awaited.
-        tenant: TenantIndex,
-        /// Whether the shell must start a refetch.
-        refetch: bool,
-    },
-    /// Buffer the body and decide again (see [`Decision::NeedBody`]).
-    NeedBody,
-}
-
-/// The identity presented to Jira.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Identity<'p> {
-    /// `x-jira-client`.
-    pub client_name: &'p str,
-    /// `x-jira-client-id`.
-    pub app_id: &'p str,
-    /// The upstream `Authorization`, when the client maps to its own Jira account.
-    pub upstream_authorization: Option<&'p str>,
-}
-
-impl<'p> Verdict<'p> {
-    /// Applies the enforcement mode: in `audit` mode (for the whole policy, or for the client
-    /// the token identifies) a denial is not answered but carried along as `would_deny`.
-    pub fn action(&self, policy: &'p Policy) -> Action<'p> {
-        match &self.decision {
-            Decision::Forward(grant) => Action::Forward {
-                identity: grant.as_ref().map(|g| Identity {
-                    client_name: g.client_name,
-                    app_id: g.app_id,
-                    upstream_authorization: g.upstream_authorization,
-                }),
-                would_deny: None,
-            },
-            Decision::AwaitKeys { tenant, refetch } => Action::AwaitKeys {
-                tenant: *tenant,
-                refetch: *refetch,
-            },
-            Decision::NeedBody => Action::NeedBody,
-            Decision::Deny(denial) => {
-                let client_dry_run = self.client.is_some_and(|c| c.mode() == Mode::Audit);
-                if policy.mode() == Mode::Audit || client_dry_run {
-                    Action::Forward {
-                        identity: self.client.map(|c| Identity {
-                            client_name: c.name(),
-                            app_id: c.app_id_text(),
-                            upstream_authorization: c.upstream_authorization(),
-                        }),
-                        would_deny: Some(denial.clone()),
-                    }
-                } else {
-                    Action::Deny(denial.clone())
-                }
-            }
-        }
+impl From<Denial> for Halt {
+    fn from(d: Denial) -> Self {
+        Halt::Deny(d)
     }
 }
 
-impl Verdict<'_> {
-    /// The verdict of a request whose wait for keys is over: a request that would wait again is
-    /// answered with what is known now. A tenant whose key set is usable and within
-    /// `max_stale_seconds` only keeps a request waiting for a refetch its token's unknown key
-    /// asked for, so the token is refused (401, [`TokenError::UnknownKeyRefetchFailed`]): a
-    /// slow key server must not turn a forged or retired key id into a 5xx while the keys in
-    /// hand are fresh. Only a tenant without such a set answers 503.
-    pub fn wait_over(mut self, keys: &impl KeySets) -> Self {
-        if let Decision::AwaitKeys { tenant, .. } = self.decision {
-            self.decision = Decision::Deny(match keys.state(tenant) {
-                KeySetState::Ready(_) => Denial::Token(TokenError::UnknownKeyRefetchFailed),
-                KeySetState::Unavailable(e) => Denial::KeySet(e),
-                KeySetState::Loading => Denial::KeySet(KeySetError::Unavailable),
-            });
-        }
-        self
-    }
-}
+/// The pipeline's result: a grant (none for a public path), or why there is none.
+type Step<'p> = Result<Option<Grant<'p>>, Halt>;
 
 /// Decides one request on its head alone at time `now` (seconds since the epoch), using and
-/// filling `cache`. A call whose projects are in its body comes back as
-/// [`Decision::NeedBody`] when a rule needs them.
+/// filling `cache`. A call whose projects are in its body waits for it ([`Wait::Body`]) when a
+/// rule needs them.
 pub fn decide<'p>(
     policy: &'p Policy,
     head: &RequestHead<'_>,
@@ -173,51 +59,94 @@ pub fn decide_with_body<'p>(
     cache: &mut TokenCache,
     now: i64,
 ) -> Verdict<'p> {
-    let mut verdict = Verdict {
-        decision: Decision::Forward(None),
-        token: None,
-        client: None,
-        cache_hit: false,
-        scope: None,
+    let mut facts = Verdict::new(());
+    let step = verified_pipeline(policy, head, body, keys, cache, now, &mut facts);
+    settle(policy, facts, step)
+}
+
+/// Decides one request as [`decide_with_body`] does, except that the token's signature is not
+/// checked (its claims are): for tools that explain a decision without the key set
+/// (`jira-entra-guard check --decode-only`), never for the request path.
+pub fn decide_unverified<'p>(
+    policy: &'p Policy,
+    head: &RequestHead<'_>,
+    body: RequestBody<'_>,
+    now: i64,
+) -> Verdict<'p> {
+    let mut facts = Verdict::new(());
+    let step = (|| {
+        let Some(path) = checked_target(policy, head)? else {
+            return Ok(None);
+        };
+        let token = presented_token(&head.authorization)?.checked()?;
+        let claims = read_unverified(token, policy, now).map_err(Denial::Token)?;
+        authorize_caller(policy, &claims.caller(), head, &path, body, &mut facts)
+    })();
+    settle(policy, facts, step)
+}
+
+/// Decides one request made by `caller`, described without a token (`jira-entra-guard check
+/// --app-id`): the request checks, public paths and the policy, as for a verified token.
+pub fn decide_as<'p>(
+    policy: &'p Policy,
+    head: &RequestHead<'_>,
+    body: RequestBody<'_>,
+    caller: &Caller<'_>,
+) -> Verdict<'p> {
+    let mut facts = Verdict::new(());
+    let step = match checked_target(policy, head) {
+        Ok(Some(path)) => authorize_caller(policy, caller, head, &path, body, &mut facts),
+        Ok(None) => Ok(None),
+        Err(denial) => Err(Halt::Deny(denial)),
     };
-    verdict.decision = match decide_inner(policy, head, body, keys, cache, now, &mut verdict) {
-        Ok(grant) => Decision::Forward(grant),
-        Err(Outcome::Deny(denial)) => Decision::Deny(denial),
-        Err(Outcome::Await { tenant, refetch }) => Decision::AwaitKeys { tenant, refetch },
-        Err(Outcome::NeedBody) => Decision::NeedBody,
+    settle(policy, facts, step)
+}
+
+/// The facts learned on the way with the pipeline's result as their outcome, the dry-run rule
+/// applied.
+fn settle<'p>(policy: &Policy, facts: Verdict<'p, ()>, step: Step<'p>) -> Verdict<'p> {
+    let outcome = match step {
+        Ok(grant) => Outcome::Decided(Decided::Allow(grant)),
+        Err(Halt::Deny(denial)) => Outcome::Decided(refusal(policy, facts.client, denial)),
+        Err(Halt::Wait(wait)) => Outcome::Wait(wait),
     };
-    verdict
+    facts.with(outcome)
 }
 
-enum Outcome {
-    Deny(Denial),
-    Await { tenant: TenantIndex, refetch: bool },
-    NeedBody,
-}
-
-impl From<Denial> for Outcome {
-    fn from(d: Denial) -> Self {
-        Outcome::Deny(d)
-    }
-}
-
-fn decide_inner<'p>(
+/// The pipeline of the request path: the request checks, the token verified (or found in the
+/// cache), then the policy.
+fn verified_pipeline<'p>(
     policy: &'p Policy,
     head: &RequestHead<'_>,
     body: RequestBody<'_>,
     keys: &impl KeySets,
     cache: &mut TokenCache,
     now: i64,
-    verdict: &mut Verdict<'p>,
-) -> Result<Option<Grant<'p>>, Outcome> {
+    verdict: &mut Verdict<'p, ()>,
+) -> Step<'p> {
+    let Some(path) = checked_target(policy, head)? else {
+        return Ok(None);
+    };
+    let token = presented_token(&head.authorization)?;
+    let verified = verified_token(token, policy, keys, cache, now, verdict)?;
+    verdict.token = Some(Rc::clone(&verified));
+    authorize_caller(policy, &verified.caller(), head, &path, body, verdict)
+}
+
+/// The checks that come before the token: the canonical path of a request that needs a token,
+/// or `None` for a public path.
+fn checked_target<'h>(
+    policy: &Policy,
+    head: &RequestHead<'h>,
+) -> Result<Option<RequestPath<'h>>, Denial> {
     if head.method.is_empty() || head.path.is_empty() {
-        return Err(Denial::Request(RequestRejection::MissingPseudoHeader).into());
+        return Err(Denial::Request(RequestRejection::MissingPseudoHeader));
     }
     if head.method_overrides.iter().any(|m| *m != head.method) {
-        return Err(Denial::Request(RequestRejection::MethodOverride).into());
+        return Err(Denial::Request(RequestRejection::MethodOverride));
     }
     if has_query_token(head.path) {
-        return Err(Denial::Request(RequestRejection::TokenInQuery).into());
+        return Err(Denial::Request(RequestRejection::TokenInQuery));
     }
     let path = canonical_path(head.path).map_err(Denial::Path)?;
     let target = RequestTarget {
@@ -227,51 +156,38 @@ fn decide_inner<'p>(
     if policy.is_public(&target) {
         return Ok(None);
     }
-    let token = presented_token(&head.authorization)?;
-    let verified = verified_token(token, policy, keys, cache, now, verdict)?;
-    let caller = verified.caller();
-    let client = policy.client_of(&caller);
-    verdict.client = client;
-    verdict.token = Some(Rc::clone(&verified));
-    let Some(client) = client else {
-        return Err(Denial::Policy(PolicyDenial::UnknownClient).into());
-    };
-    let (decision, scope) = authorize_client(policy, client, &caller, head, &path, body);
-    verdict.scope = scope;
-    match decision {
-        Decision::Forward(grant) => Ok(grant),
-        Decision::Deny(denial) => Err(Outcome::Deny(denial)),
-        Decision::NeedBody => Err(Outcome::NeedBody),
-        Decision::AwaitKeys { tenant, refetch } => Err(Outcome::Await { tenant, refetch }),
-    }
+    Ok(Some(path))
 }
 
-/// The last step of [`decide`]: whether `client`, authenticated as `caller`, may make the
-/// call, with what the request was found to be about when a rule with `projects` decided it.
-/// The decision is `Forward`, `Deny`, or `NeedBody` when the call's projects are in a body that
-/// is still [`RequestBody::Unread`].
-pub fn authorize_client<'p>(
+/// The last step: the configured client `caller` is, and whether it may make the call. A call
+/// whose projects are in a body that is still [`RequestBody::Unread`] waits for it; when a rule
+/// with `projects` decides, the verdict says what the request was found to be about.
+fn authorize_caller<'p>(
     policy: &'p Policy,
-    client: &'p Client,
-    caller: &crate::policy::Caller<'_>,
+    caller: &Caller<'_>,
     head: &RequestHead<'_>,
     path: &RequestPath<'_>,
     body: RequestBody<'_>,
-) -> (Decision<'p>, Option<ProjectScope>) {
+    verdict: &mut Verdict<'p, ()>,
+) -> Step<'p> {
+    let client = policy.client_of(caller);
+    verdict.client = client;
+    let Some(client) = client else {
+        return Err(Denial::Policy(PolicyDenial::UnknownClient).into());
+    };
     let target = RequestTarget {
         method: head.method,
         path,
     };
     if !client.has_project_rules() {
-        let decision = match client.authorize(caller, &target) {
-            Ok(grant) => Decision::Forward(Some(grant)),
-            Err(refusal) => Decision::Deny(Denial::Policy(refusal)),
+        return match client.authorize(caller, &target) {
+            Ok(grant) => Ok(Some(grant)),
+            Err(refusal) => Err(Denial::Policy(refusal).into()),
         };
-        return (decision, None);
     }
     let needs_body = client.needs_body(head.method, path);
     if needs_body && body == RequestBody::Unread {
-        return (Decision::NeedBody, None);
+        return Err(Halt::Wait(Wait::Body));
     }
     let facts = BodyFacts {
         content_type: &head.content_type,
@@ -284,17 +200,15 @@ pub fn authorize_client<'p>(
         },
     };
     let query = head.path.split_once('?').map(|(_, query)| query);
-    let scope = match request_scope(head.method, path, query, &facts, policy.project_ids()) {
-        Ok(scope) => scope,
-        Err(rejection) => return (Decision::Deny(Denial::Body(rejection)), None),
-    };
-    let (decision, scope_decided) = match client.authorize_scoped(caller, &target, &scope) {
+    let scope = request_scope(head.method, path, query, &facts, policy.project_ids())
+        .map_err(Denial::Body)?;
+    let (step, scope_decided) = match client.authorize_scoped(caller, &target, &scope) {
         Ok(grant) => {
             let decided = client.rule_names_projects(grant.matched_rule);
-            (Decision::Forward(Some(grant)), decided)
+            (Ok(Some(grant)), decided)
         }
         Err(refusal) => (
-            Decision::Deny(Denial::Policy(refusal)),
+            Err(Denial::Policy(refusal).into()),
             matches!(
                 refusal,
                 PolicyDenial::ProjectNotAllowed
@@ -305,7 +219,8 @@ pub fn authorize_client<'p>(
     };
     // Reported only when a rule with `projects` decided: an account of a body nobody read
     // would mislead.
-    (decision, scope_decided.then_some(scope))
+    verdict.scope = scope_decided.then_some(scope);
+    step
 }
 
 /// The token's verified form: from the cache when it holds it (unexpired, key still
@@ -316,8 +231,8 @@ fn verified_token(
     keys: &impl KeySets,
     cache: &mut TokenCache,
     now: i64,
-    verdict: &mut Verdict<'_>,
-) -> Result<Rc<VerifiedToken>, Outcome> {
+    verdict: &mut Verdict<'_, ()>,
+) -> Result<Rc<VerifiedToken>, Halt> {
     let key = cache.digest(token.unchecked());
     let cached = cache.get(&key, now, |t| match keys.state(t.tenant) {
         KeySetState::Ready(set) => t.signing_key_is_in(set),
@@ -329,9 +244,9 @@ fn verified_token(
     }
     let verified =
         verify_token(token.checked()?, policy, keys, now).map_err(|failure| match failure {
-            VerifyFailure::Token(e) => Outcome::Deny(Denial::Token(e)),
-            VerifyFailure::KeySet(e) => Outcome::Deny(Denial::KeySet(e)),
-            VerifyFailure::AwaitKeys { tenant, refetch } => Outcome::Await { tenant, refetch },
+            VerifyFailure::Token(e) => Halt::Deny(Denial::Token(e)),
+            VerifyFailure::KeySet(e) => Halt::Deny(Denial::KeySet(e)),
+            VerifyFailure::AwaitKeys(needed) => Halt::Wait(Wait::Keys(needed)),
         })?;
     Ok(cache.insert(key, verified))
 }
@@ -341,7 +256,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::policy::PolicyDenial;
+    use crate::keys::jwks::KeySetError;
+    use crate::outcome::tests::dry_run_policy;
+    use crate::outcome::{Identity, KeysNeeded};
+    use crate::policy::{PolicyDenial, TenantIndex};
     use crate::test_support::*;
     use crate::token::TokenError;
 
@@ -374,21 +292,15 @@ mod tests {
             &mut test_cache(10),
             NOW,
         );
-        let Decision::Forward(Some(grant)) = &verdict.decision else {
+        let Outcome::Decided(Decided::Allow(Some(grant))) = &verdict.outcome else {
             panic!("{verdict:?}")
         };
         assert_eq!(grant.client_name, "reporting-bot");
         assert_eq!(verdict.client.map(|c| c.name()), Some("reporting-bot"));
-        assert!(matches!(
-            verdict.action(&policy),
-            Action::Forward {
-                identity: Some(Identity {
-                    client_name: "reporting-bot",
-                    ..
-                }),
-                would_deny: None
-            }
-        ));
+        assert_eq!(
+            Identity::of_grant(grant),
+            Identity::of_client(verdict.client.unwrap())
+        );
     }
 
     #[test]
@@ -400,14 +312,19 @@ mod tests {
         assert!(!decide(&policy, &h, &keys(), &mut cache, NOW).cache_hit);
         let again = decide(&policy, &h, &keys(), &mut cache, NOW);
         assert!(again.cache_hit);
-        assert!(matches!(again.decision, Decision::Forward(Some(_))));
+        assert!(matches!(
+            again.outcome,
+            Outcome::Decided(Decided::Allow(Some(_)))
+        ));
         // The ACL is still evaluated for each request.
         let other = head("DELETE", "/rest/api/2/myself", Some(&auth));
         let denied = decide(&policy, &other, &keys(), &mut cache, NOW);
         assert!(denied.cache_hit);
         assert!(matches!(
-            denied.decision,
-            Decision::Deny(Denial::Policy(PolicyDenial::MethodNotAllowed))
+            denied.outcome,
+            Outcome::Decided(Decided::Deny(Denial::Policy(
+                PolicyDenial::MethodNotAllowed
+            )))
         ));
     }
 
@@ -421,8 +338,8 @@ mod tests {
         let late = decide(&policy, &h, &keys(), &mut cache, NOW + 3300 + 61);
         assert!(!late.cache_hit);
         assert!(matches!(
-            late.decision,
-            Decision::Deny(Denial::Token(TokenError::Expired))
+            late.outcome,
+            Outcome::Decided(Decided::Deny(Denial::Token(TokenError::Expired)))
         ));
     }
 
@@ -445,8 +362,8 @@ mod tests {
         let after = decide(&policy, &h, &keys, &mut cache, NOW);
         assert!(!after.cache_hit);
         assert!(matches!(
-            after.decision,
-            Decision::Deny(Denial::Token(TokenError::UnknownKey))
+            after.outcome,
+            Outcome::Decided(Decided::Deny(Denial::Token(TokenError::UnknownKey)))
         ));
     }
 
@@ -459,8 +376,8 @@ mod tests {
         let mut cache = test_cache(10);
         let h = head("GET", "/rest/api/2/myself", Some(&auth));
         assert!(matches!(
-            decide(&policy, &h, &keys(), &mut cache, NOW).decision,
-            Decision::Forward(Some(_))
+            decide(&policy, &h, &keys(), &mut cache, NOW).outcome,
+            Outcome::Decided(Decided::Allow(Some(_)))
         ));
         assert!(decide(&policy, &h, &keys(), &mut cache, NOW).cache_hit);
         // `key-a` now names key b's material.
@@ -468,8 +385,8 @@ mod tests {
         let after = decide(&policy, &h, &keys, &mut cache, NOW);
         assert!(!after.cache_hit);
         assert!(matches!(
-            after.decision,
-            Decision::Deny(Denial::Token(TokenError::BadSignature))
+            after.outcome,
+            Outcome::Decided(Decided::Deny(Denial::Token(TokenError::BadSignature)))
         ));
     }
 
@@ -492,7 +409,7 @@ mod tests {
         assert_eq!(cache.len(), 1);
         let after = decide(&policy, &h, &Stale, &mut cache, NOW);
         assert!(!after.cache_hit);
-        let Action::Deny(denial) = after.action(&policy) else {
+        let Outcome::Decided(Decided::Deny(denial)) = after.outcome else {
             panic!("{after:?}")
         };
         assert_eq!(
@@ -517,8 +434,8 @@ mod tests {
         let auth = bearer(&sign(&key("a"), &header("key-a"), &claims));
         let h = head("GET", "/rest/api/2/myself", Some(&auth));
         assert!(matches!(
-            decide(&policy, &h, &keys(), &mut cache, NOW).decision,
-            Decision::Deny(Denial::Token(TokenError::LifetimeTooLong))
+            decide(&policy, &h, &keys(), &mut cache, NOW).outcome,
+            Outcome::Decided(Decided::Deny(Denial::Token(TokenError::LifetimeTooLong)))
         ));
         assert!(cache.is_empty());
         // At the ceiling: cached, and served from the cache no longer than the ceiling.
@@ -537,8 +454,8 @@ mod tests {
         let mut cache = test_cache(10);
         let h = head("GET", "/rest/api/2/myself", Some(&auth));
         assert!(matches!(
-            decide(&policy, &h, &keys(), &mut cache, NOW).decision,
-            Decision::Forward(Some(_))
+            decide(&policy, &h, &keys(), &mut cache, NOW).outcome,
+            Outcome::Decided(Decided::Allow(Some(_)))
         ));
         // The cached token with a character no token can have: a different token, never a hit.
         let altered = format!("{auth}!");
@@ -546,8 +463,8 @@ mod tests {
         let verdict = decide(&policy, &h, &keys(), &mut cache, NOW);
         assert!(!verdict.cache_hit);
         assert!(matches!(
-            verdict.decision,
-            Decision::Deny(Denial::Token(TokenError::MalformedBearer))
+            verdict.outcome,
+            Outcome::Decided(Decided::Deny(Denial::Token(TokenError::MalformedBearer)))
         ));
     }
 
@@ -571,7 +488,34 @@ mod tests {
             &mut test_cache(1),
             NOW,
         );
-        assert!(matches!(verdict.decision, Decision::Forward(None)));
+        assert!(matches!(
+            verdict.outcome,
+            Outcome::Decided(Decided::Allow(None))
+        ));
+    }
+
+    #[test]
+    fn request_without_its_method_or_its_path_is_refused_before_anything_else() {
+        let policy = policy();
+        let auth = good();
+        for (method, path) in [("", "/rest/api/2/myself"), ("GET", ""), ("", "")] {
+            let verdict = decide(
+                &policy,
+                &head(method, path, Some(&auth)),
+                &keys(),
+                &mut test_cache(1),
+                NOW,
+            );
+            let Outcome::Decided(Decided::Deny(denial)) = verdict.outcome else {
+                panic!("{method:?} {path:?}")
+            };
+            assert_eq!(
+                denial,
+                Denial::Request(RequestRejection::MissingPseudoHeader),
+                "{method:?} {path:?}"
+            );
+            assert_eq!(denial.status(), 400);
+        }
     }
 
     #[test]
@@ -584,13 +528,18 @@ mod tests {
             &mut test_cache(1),
             NOW,
         );
-        assert!(matches!(verdict.decision, Decision::Deny(Denial::Path(_))));
+        assert!(matches!(
+            verdict.outcome,
+            Outcome::Decided(Decided::Deny(Denial::Path(_)))
+        ));
         let mut h = head("GET", "/status", None);
         h.method_overrides = vec!["DELETE"];
         let verdict = decide(&policy, &h, &keys(), &mut test_cache(1), NOW);
         assert!(matches!(
-            verdict.decision,
-            Decision::Deny(Denial::Request(RequestRejection::MethodOverride))
+            verdict.outcome,
+            Outcome::Decided(Decided::Deny(Denial::Request(
+                RequestRejection::MethodOverride
+            )))
         ));
     }
 
@@ -615,7 +564,7 @@ mod tests {
                 &mut test_cache(4),
                 NOW,
             );
-            let Decision::Deny(denial) = &verdict.decision else {
+            let Outcome::Decided(Decided::Deny(denial)) = &verdict.outcome else {
                 panic!("{path} was not denied: {verdict:?}");
             };
             assert_eq!(
@@ -636,23 +585,15 @@ mod tests {
             &mut test_cache(4),
             NOW,
         );
-        assert!(matches!(verdict.decision, Decision::Forward(Some(_))));
-    }
-
-    fn audit_policy(global: bool, client: bool) -> Policy {
-        let mut doc = policy_json();
-        if global {
-            doc["mode"] = json!("audit");
-        }
-        if client {
-            doc["clients"][0]["mode"] = json!("audit");
-        }
-        crate::config::compile_policy(doc.to_string().as_bytes(), &|_| None).unwrap()
+        assert!(matches!(
+            verdict.outcome,
+            Outcome::Decided(Decided::Allow(Some(_)))
+        ));
     }
 
     #[test]
     fn audit_mode_lets_every_denial_through_flagged() {
-        let policy = audit_policy(true, false);
+        let policy = dry_run_policy(true, false);
         let verdict = decide(
             &policy,
             &head("GET", "/rest/api/2/myself", None),
@@ -660,19 +601,18 @@ mod tests {
             &mut test_cache(1),
             NOW,
         );
-        let action = verdict.action(&policy);
         assert!(matches!(
-            action,
-            Action::Forward {
+            verdict.outcome,
+            Outcome::Decided(Decided::WouldDeny {
                 identity: None,
-                would_deny: Some(Denial::MissingToken)
-            }
+                denial: Denial::MissingToken
+            })
         ));
     }
 
     #[test]
     fn per_client_dry_run_only_covers_that_clients_policy_denials() {
-        let policy = audit_policy(false, true);
+        let policy = dry_run_policy(false, true);
         let auth = good();
         let verdict = decide(
             &policy,
@@ -682,14 +622,14 @@ mod tests {
             NOW,
         );
         assert!(matches!(
-            verdict.action(&policy),
-            Action::Forward {
+            verdict.outcome,
+            Outcome::Decided(Decided::WouldDeny {
                 identity: Some(Identity {
                     client_name: "reporting-bot",
                     ..
                 }),
-                would_deny: Some(Denial::Policy(PolicyDenial::MethodNotAllowed))
-            }
+                denial: Denial::Policy(PolicyDenial::MethodNotAllowed)
+            })
         ));
         // A request that identifies no client is still enforced.
         let verdict = decide(
@@ -700,8 +640,8 @@ mod tests {
             NOW,
         );
         assert!(matches!(
-            verdict.action(&policy),
-            Action::Deny(Denial::MissingToken)
+            verdict.outcome,
+            Outcome::Decided(Decided::Deny(Denial::MissingToken))
         ));
     }
 
@@ -716,8 +656,8 @@ mod tests {
             NOW,
         );
         assert!(matches!(
-            verdict.action(&policy),
-            Action::Deny(Denial::MissingToken)
+            verdict.outcome,
+            Outcome::Decided(Decided::Deny(Denial::MissingToken))
         ));
         let unavailable = FixedKeys::new(vec![]);
         let auth = good();
@@ -729,8 +669,8 @@ mod tests {
             NOW,
         );
         assert!(matches!(
-            verdict.action(&policy),
-            Action::AwaitKeys { refetch: false, .. }
+            verdict.outcome,
+            Outcome::Wait(Wait::Keys(KeysNeeded { refetch: false, .. }))
         ));
     }
     mod waiting_for_keys {
@@ -765,19 +705,21 @@ mod tests {
             bearer(&sign(&key("a"), &header(kid), &v2_claims()))
         }
 
-        fn decided(store: &KeyStore, now_ms: u64, auth: &str) -> Decision<'static> {
+        fn decided(store: &KeyStore, now_ms: u64, auth: &str) -> Outcome<'static> {
             let policy = Box::leak(Box::new(policy()));
             let h = head("GET", "/rest/api/2/myself", Some(auth));
-            decide(policy, &h, &store.at(now_ms), &mut test_cache(1), NOW).decision
+            decide(policy, &h, &store.at(now_ms), &mut test_cache(1), NOW).outcome
         }
 
-        fn decided_after_wait(store: &KeyStore, now_ms: u64, auth: &str) -> Decision<'static> {
+        fn decided_after_wait(store: &KeyStore, now_ms: u64, auth: &str) -> Outcome<'static> {
             let policy = Box::leak(Box::new(policy()));
             let h = head("GET", "/rest/api/2/myself", Some(auth));
             let keys = store.at(now_ms);
-            decide(policy, &h, &keys, &mut test_cache(1), NOW)
-                .wait_over(&keys)
-                .decision
+            let verdict = match decide(policy, &h, &keys, &mut test_cache(1), NOW).decided() {
+                Ok(decided) => decided,
+                Err(waiting) => waiting.wait_over(policy, &keys),
+            };
+            Outcome::Decided(verdict.outcome)
         }
 
         #[test]
@@ -786,10 +728,10 @@ mod tests {
             let decision = decided(&store, FETCHED_MS + 10_000, &token_with_kid("rotated"));
             assert!(matches!(
                 decision,
-                Decision::AwaitKeys {
+                Outcome::Wait(Wait::Keys(KeysNeeded {
                     tenant: TenantIndex(0),
                     refetch: true
-                }
+                }))
             ));
         }
 
@@ -798,10 +740,10 @@ mod tests {
         fn refused_when_the_wait_ends(store: &KeyStore, now_ms: u64, kid: &str) -> Denial {
             assert!(matches!(
                 decided(store, now_ms, &token_with_kid(kid)),
-                Decision::AwaitKeys { refetch: false, .. }
+                Outcome::Wait(Wait::Keys(KeysNeeded { refetch: false, .. }))
             ));
             match decided_after_wait(store, now_ms, &token_with_kid(kid)) {
-                Decision::Deny(denial) => denial,
+                Outcome::Decided(Decided::Deny(denial)) => denial,
                 other => panic!("{other:?}"),
             }
         }
@@ -826,7 +768,9 @@ mod tests {
             let store = store(record);
             assert!(matches!(
                 decided(&store, FETCHED_MS + 11_001, &token_with_kid("rotated")),
-                Decision::Deny(Denial::Token(TokenError::UnknownKeyRefetchFailed))
+                Outcome::Decided(Decided::Deny(Denial::Token(
+                    TokenError::UnknownKeyRefetchFailed
+                )))
             ));
         }
 
@@ -838,7 +782,7 @@ mod tests {
             let store = store(record);
             assert!(matches!(
                 decided(&store, FETCHED_MS + 11_000, &token_with_kid("rotated")),
-                Decision::Deny(Denial::Token(TokenError::UnknownKey))
+                Outcome::Decided(Decided::Deny(Denial::Token(TokenError::UnknownKey)))
             ));
         }
 
@@ -849,7 +793,7 @@ mod tests {
             let store = store(record);
             assert!(matches!(
                 decided(&store, FETCHED_MS + 11_000, &token_with_kid("key-a")),
-                Decision::Forward(Some(_))
+                Outcome::Decided(Decided::Allow(Some(_)))
             ));
         }
 
@@ -870,7 +814,7 @@ mod tests {
             let store = store(record);
             assert!(matches!(
                 decided(&store, FETCHED_MS + 600, &token_with_kid("key-a")),
-                Decision::Deny(Denial::KeySet(KeySetError::Unavailable))
+                Outcome::Decided(Decided::Deny(Denial::KeySet(KeySetError::Unavailable)))
             ));
         }
 
@@ -884,17 +828,184 @@ mod tests {
             for kid in ["key-a", "rotated"] {
                 let decision = decided_after_wait(&store, too_old, &token_with_kid(kid));
                 assert!(
-                    matches!(decision, Decision::Deny(Denial::KeySet(KeySetError::Stale))),
+                    matches!(
+                        decision,
+                        Outcome::Decided(Decided::Deny(Denial::KeySet(KeySetError::Stale)))
+                    ),
                     "{kid}: {decision:?}"
                 );
             }
         }
 
         #[test]
+        fn the_end_of_a_wait_in_a_dry_run_lets_the_request_through_flagged() {
+            let mut record = SharedKeyRecord::default();
+            record.claim_scheduled(FETCHED_MS, &SETTINGS);
+            let store = store(record);
+            let policy = dry_run_policy(true, false);
+            let auth = good();
+            let h = head("GET", "/rest/api/2/myself", Some(&auth));
+            let keys = store.at(FETCHED_MS + 2_000);
+            let waiting = decide(&policy, &h, &keys, &mut test_cache(1), NOW)
+                .decided()
+                .unwrap_err();
+            assert!(matches!(
+                waiting.wait_over(&policy, &keys).outcome,
+                Decided::WouldDeny {
+                    denial: Denial::KeySet(KeySetError::Unavailable),
+                    identity: None
+                }
+            ));
+        }
+
+        #[test]
         fn the_end_of_a_wait_leaves_decided_requests_alone() {
             let store = store(fetched_record());
             let decision = decided_after_wait(&store, FETCHED_MS + 1_000, &token_with_kid("key-a"));
-            assert!(matches!(decision, Decision::Forward(Some(_))));
+            assert!(matches!(
+                decision,
+                Outcome::Decided(Decided::Allow(Some(_)))
+            ));
+        }
+    }
+
+    mod without_a_signature_check {
+        use super::*;
+
+        /// `GET`/`DELETE` of `path` decided from the token's claims alone.
+        fn unverified<'p>(
+            policy: &'p Policy,
+            method: &str,
+            path: &str,
+            auth: Option<&str>,
+        ) -> Verdict<'p> {
+            decide_unverified(policy, &head(method, path, auth), RequestBody::Unread, NOW)
+        }
+
+        /// A `GET` of `path` by app `app_id` with the `Jira.Read` role, described by flags.
+        fn by_flags<'p>(policy: &'p Policy, h: &RequestHead<'_>, app_id: &str) -> Verdict<'p> {
+            let roles = ["Jira.Read".to_owned()];
+            let caller = Caller {
+                tenant: TenantIndex(0),
+                app_id,
+                credential_type: Some("2"),
+                roles: &roles,
+                delegated: false,
+            };
+            decide_as(policy, h, RequestBody::Unread, &caller)
+        }
+
+        fn forged() -> String {
+            bearer(&sign(&key("attacker"), &header("key-a"), &v2_claims()))
+        }
+
+        #[test]
+        fn decode_only_reads_the_claims_and_ignores_the_signature() {
+            let policy = policy();
+            let verdict = unverified(&policy, "GET", "/rest/api/2/myself", Some(&forged()));
+            let Outcome::Decided(Decided::Allow(Some(grant))) = &verdict.outcome else {
+                panic!("{verdict:?}")
+            };
+            assert_eq!(grant.client_name, "reporting-bot");
+            assert!(verdict.token.is_none(), "nothing was verified");
+            assert_eq!(verdict.client.map(|c| c.name()), Some("reporting-bot"));
+        }
+
+        #[test]
+        fn decode_only_still_checks_claims_the_request_and_the_policy() {
+            let policy = policy();
+            let auth = forged();
+            let mut claims = v2_claims();
+            claims["exp"] = json!(NOW - 600);
+            let expired = bearer(&sign(&key("a"), &header("key-a"), &claims));
+            let cases = [
+                (
+                    "GET",
+                    "/rest/api/2/myself",
+                    Some(expired.as_str()),
+                    "expired",
+                ),
+                (
+                    "DELETE",
+                    "/rest/api/2/myself",
+                    Some(&auth),
+                    "method_not_allowed",
+                ),
+                ("GET", "/rest/api/2/myself", None, "no_token"),
+                (
+                    "GET",
+                    "/rest/api/2/myself",
+                    Some("Bearer a b"),
+                    "malformed_bearer",
+                ),
+                (
+                    "GET",
+                    "/rest/api/2/../myself",
+                    Some(&expired),
+                    "refused_path",
+                ),
+            ];
+            for (method, path, auth, code) in cases {
+                let verdict = unverified(&policy, method, path, auth);
+                let Outcome::Decided(Decided::Deny(denial)) = &verdict.outcome else {
+                    panic!("{code}: {verdict:?}")
+                };
+                assert_eq!(denial.code(), code);
+            }
+            assert!(matches!(
+                unverified(&policy, "GET", "/status", None).outcome,
+                Outcome::Decided(Decided::Allow(None))
+            ));
+        }
+
+        #[test]
+        fn decode_only_applies_the_dry_run_rule() {
+            let policy = dry_run_policy(false, true);
+            let verdict = unverified(&policy, "DELETE", "/rest/api/2/myself", Some(&forged()));
+            assert!(matches!(
+                verdict.outcome,
+                Outcome::Decided(Decided::WouldDeny {
+                    identity: Some(_),
+                    ..
+                })
+            ));
+        }
+
+        #[test]
+        fn a_caller_described_by_flags_gets_the_policys_answer() {
+            let policy = policy();
+            let h = head("GET", "/rest/api/2/myself", None);
+            let allowed = by_flags(&policy, &h, REPORTING_BOT);
+            assert!(matches!(
+                allowed.outcome,
+                Outcome::Decided(Decided::Allow(Some(_)))
+            ));
+            assert_eq!(allowed.client.map(|c| c.name()), Some("reporting-bot"));
+            let refused = by_flags(&policy, &h, API_APP_ID);
+            assert!(matches!(
+                refused.outcome,
+                Outcome::Decided(Decided::Deny(Denial::Policy(PolicyDenial::UnknownClient)))
+            ));
+            assert!(refused.client.is_none());
+        }
+
+        #[test]
+        fn a_caller_described_by_flags_passes_the_request_checks_first() {
+            let policy = policy();
+            let mut h = head("GET", "/rest/api/2/myself", None);
+            h.method_overrides = vec!["DELETE"];
+            assert!(matches!(
+                by_flags(&policy, &h, REPORTING_BOT).outcome,
+                Outcome::Decided(Decided::Deny(Denial::Request(
+                    RequestRejection::MethodOverride
+                )))
+            ));
+            let public = by_flags(&policy, &head("GET", "/status", None), REPORTING_BOT);
+            assert!(matches!(
+                public.outcome,
+                Outcome::Decided(Decided::Allow(None))
+            ));
+            assert!(public.client.is_none(), "a public path names no client");
         }
     }
 
@@ -938,8 +1049,7 @@ mod tests {
         let auth = good();
         let h = json_head("POST", "/rest/api/2/issue", &auth);
         let verdict = decide(&policy, &h, &keys(), &mut test_cache(10), NOW);
-        assert!(matches!(verdict.decision, Decision::NeedBody));
-        assert!(matches!(verdict.action(&policy), Action::NeedBody));
+        assert!(matches!(verdict.outcome, Outcome::Wait(Wait::Body)));
     }
 
     #[test]
@@ -948,12 +1058,15 @@ mod tests {
         let auth = good();
         let h = json_head("POST", "/rest/api/2/issue", &auth);
         let verdict = decide(&policy, &h, &keys(), &mut test_cache(10), NOW);
-        assert!(matches!(verdict.decision, Decision::Deny(_)));
+        assert!(matches!(
+            verdict.outcome,
+            Outcome::Decided(Decided::Deny(_))
+        ));
         let policy = scoped_policy();
         let h = json_head("GET", "/rest/api/2/search?jql=project%3DOPS", &auth);
         assert!(matches!(
-            decide(&policy, &h, &keys(), &mut test_cache(10), NOW).decision,
-            Decision::Forward(Some(_))
+            decide(&policy, &h, &keys(), &mut test_cache(10), NOW).outcome,
+            Outcome::Decided(Decided::Allow(Some(_)))
         ));
     }
 
@@ -968,7 +1081,7 @@ mod tests {
         ] {
             let verdict = decide_body(&policy, &h, body);
             assert!(
-                matches!(verdict.decision, Decision::Forward(Some(_))),
+                matches!(verdict.outcome, Outcome::Decided(Decided::Allow(Some(_)))),
                 "{body}"
             );
         }
@@ -1008,7 +1121,8 @@ mod tests {
             ),
         ];
         for (body, code, status) in cases {
-            let Decision::Deny(denial) = decide_body(&policy, &h, body).decision else {
+            let Outcome::Decided(Decided::Deny(denial)) = decide_body(&policy, &h, body).outcome
+            else {
                 panic!("{body}")
             };
             assert_eq!((denial.code(), denial.status()), (code, status), "{body}");
@@ -1029,19 +1143,19 @@ mod tests {
             &mut test_cache(10),
             NOW,
         );
-        let Decision::Deny(denial) = verdict.decision else {
+        let Outcome::Decided(Decided::Deny(denial)) = verdict.outcome else {
             panic!()
         };
         assert_eq!((denial.code(), denial.status()), ("body_too_large", 413));
         assert_eq!(denial.metric_reason(), "body_too_large");
         h.content_encoding = true;
-        let Decision::Deny(denial) = decide_body(&policy, &h, ok).decision else {
+        let Outcome::Decided(Decided::Deny(denial)) = decide_body(&policy, &h, ok).outcome else {
             panic!()
         };
         assert_eq!(denial.status(), 415);
         h.content_encoding = false;
         h.content_type = vec!["text/plain"];
-        let Decision::Deny(denial) = decide_body(&policy, &h, ok).decision else {
+        let Outcome::Decided(Decided::Deny(denial)) = decide_body(&policy, &h, ok).outcome else {
             panic!()
         };
         assert_eq!(
@@ -1057,13 +1171,13 @@ mod tests {
         let h = json_head("POST", "/rest/api/2/issue/bulk", &auth);
         let ops = r#"{"issueUpdates":[{"fields":{"project":{"key":"OPS"}}},{"fields":{"project":{"key":"OPS"}}}]}"#;
         assert!(matches!(
-            decide_body(&policy, &h, ops).decision,
-            Decision::Forward(Some(_))
+            decide_body(&policy, &h, ops).outcome,
+            Outcome::Decided(Decided::Allow(Some(_)))
         ));
         let mixed = r#"{"issueUpdates":[{"fields":{"project":{"key":"OPS"}}},{"fields":{"project":{"key":"SEC"}}}]}"#;
         assert!(matches!(
-            decide_body(&policy, &h, mixed).decision,
-            Decision::Deny(Denial::Policy(PolicyDenial::DeniedByRule))
+            decide_body(&policy, &h, mixed).outcome,
+            Outcome::Decided(Decided::Deny(Denial::Policy(PolicyDenial::DeniedByRule)))
         ));
     }
 
@@ -1079,7 +1193,7 @@ mod tests {
             let h = json_head("GET", path, &auth);
             let verdict = decide(&policy, &h, &keys(), &mut test_cache(10), NOW);
             assert!(
-                matches!(verdict.decision, Decision::Forward(Some(_))),
+                matches!(verdict.outcome, Outcome::Decided(Decided::Allow(Some(_)))),
                 "{path}"
             );
         }
@@ -1104,8 +1218,8 @@ mod tests {
         ];
         for (path, code) in refused {
             let h = json_head("GET", path, &auth);
-            let Decision::Deny(denial) =
-                decide(&policy, &h, &keys(), &mut test_cache(10), NOW).decision
+            let Outcome::Decided(Decided::Deny(denial)) =
+                decide(&policy, &h, &keys(), &mut test_cache(10), NOW).outcome
             else {
                 panic!("{path}")
             };
@@ -1113,12 +1227,14 @@ mod tests {
         }
         let h = json_head("POST", "/rest/api/2/search", &auth);
         assert!(matches!(
-            decide_body(&policy, &h, r#"{"jql":"project = OPS","maxResults":1}"#).decision,
-            Decision::Forward(Some(_))
+            decide_body(&policy, &h, r#"{"jql":"project = OPS","maxResults":1}"#).outcome,
+            Outcome::Decided(Decided::Allow(Some(_)))
         ));
         assert!(matches!(
-            decide_body(&policy, &h, r#"{"jql":"project = OPS or project = SEC"}"#).decision,
-            Decision::Deny(Denial::Policy(PolicyDenial::ProjectNotDeterminable))
+            decide_body(&policy, &h, r#"{"jql":"project = OPS or project = SEC"}"#).outcome,
+            Outcome::Decided(Decided::Deny(Denial::Policy(
+                PolicyDenial::ProjectNotDeterminable
+            )))
         ));
     }
 
@@ -1133,12 +1249,14 @@ mod tests {
             )
         };
         assert!(matches!(
-            decide_body(&policy, &h, &link("OPS-1", "OPS-2")).decision,
-            Decision::Forward(Some(_))
+            decide_body(&policy, &h, &link("OPS-1", "OPS-2")).outcome,
+            Outcome::Decided(Decided::Allow(Some(_)))
         ));
         assert!(matches!(
-            decide_body(&policy, &h, &link("OPS-1", "SEC-2")).decision,
-            Decision::Deny(Denial::Policy(PolicyDenial::ProjectNotAllowed))
+            decide_body(&policy, &h, &link("OPS-1", "SEC-2")).outcome,
+            Outcome::Decided(Decided::Deny(Denial::Policy(
+                PolicyDenial::ProjectNotAllowed
+            )))
         ));
     }
 
@@ -1162,7 +1280,7 @@ mod tests {
             NOW,
         );
         assert!(
-            matches!(verdict.decision, Decision::Forward(Some(_))),
+            matches!(verdict.outcome, Outcome::Decided(Decided::Allow(Some(_)))),
             "{verdict:?}"
         );
         assert!(verdict.scope.is_none());

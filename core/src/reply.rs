@@ -1,8 +1,9 @@
-//! What Envoy sends or forwards, as data: the local reply for a [`Denial`] (status, headers and
-//! a body in Jira's error shape) and the header changes for a request that goes on to Jira.
+//! Where a decided request becomes what Envoy does, as data ([`response`]): the local reply for
+//! a [`Denial`] (status, headers and a body in Jira's error shape), or the header changes for a
+//! request that goes on to Jira.
 
-use crate::decide::Identity;
 use crate::denial::Denial;
+use crate::outcome::{Decided, Identity};
 
 /// The realm named in `WWW-Authenticate`.
 pub const REALM: &str = "jira";
@@ -10,6 +11,26 @@ pub const REALM: &str = "jira";
 pub const CLIENT_NAME_HEADER: &str = "x-jira-client";
 /// Header carrying the client's app id to Jira.
 pub const CLIENT_ID_HEADER: &str = "x-jira-client-id";
+
+/// What Envoy does with a decided request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Response<'a, 'p> {
+    /// Forward it to Jira with these header changes (a dry-run forwards what it would deny).
+    Forward(UpstreamHeaders<'p>),
+    /// Answer it with the local reply for this denial ([`deny_reply`]; the shell adds the
+    /// `Retry-After` only a 503 needs).
+    Refuse(&'a Denial),
+}
+
+/// What Envoy does with `decided`.
+pub fn response<'a, 'p>(decided: &'a Decided<'p>) -> Response<'a, 'p> {
+    match decided {
+        Decided::Deny(denial) => Response::Refuse(denial),
+        Decided::Allow(_) | Decided::WouldDeny { .. } => Response::Forward(upstream_headers(
+            decided.forwarded_identity().flatten().as_ref(),
+        )),
+    }
+}
 
 /// A response Envoy sends without contacting Jira.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +119,29 @@ mod tests {
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn a_denial_is_answered_locally_and_a_dry_run_forwards_with_the_identity() {
+        let denied = Decided::Deny(Denial::MissingToken);
+        assert_eq!(response(&denied), Response::Refuse(&Denial::MissingToken));
+        let identity = Identity {
+            client_name: "bot",
+            app_id: "3c5a0b5e-6b63-4b1b-9a39-0f0d2f0c1a01",
+            upstream_authorization: None,
+        };
+        let flagged = Decided::WouldDeny {
+            denial: Denial::MissingToken,
+            identity: Some(identity),
+        };
+        assert_eq!(
+            response(&flagged),
+            Response::Forward(upstream_headers(Some(&identity)))
+        );
+        assert_eq!(
+            response(&Decided::Allow(None)),
+            Response::Forward(upstream_headers(None))
+        );
     }
 
     #[test]

@@ -15,7 +15,8 @@
 
 #![no_main]
 
-use jira_entra_guard_core::decide::{decide, Decision};
+use jira_entra_guard_core::decide::decide;
+use jira_entra_guard_core::outcome::{Decided, Outcome, Wait};
 use jira_entra_guard_core::request::RequestHead;
 use jira_entra_guard_core::token::bearer::bearer_token;
 use jira_entra_guard_core::token::verify::{verify_token, VerifyFailure};
@@ -61,21 +62,21 @@ fn check(fx: &Fixture, authorization: &str) {
     let first = decide(&fx.policy, &head, &fx.keys, &mut cache, NOW);
     let second = decide(&fx.policy, &head, &fx.keys, &mut cache, NOW);
     let (a, b) = (
-        format!("{:?}", first.decision),
-        format!("{:?}", second.decision),
+        format!("{:?}", first.outcome),
+        format!("{:?}", second.outcome),
     );
     assert_eq!(a, b, "a cached decision differs from the first");
-    match &first.decision {
-        Decision::Forward(Some(grant)) => {
+    match &first.outcome {
+        Outcome::Decided(Decided::Allow(Some(grant))) => {
             let token = bearer_token(&[authorization]);
             assert!(
                 token.is_ok_and(|t| check_verify(fx, t)),
                 "forwarded with grant {grant:?} but the token does not verify: {authorization}"
             );
         }
-        Decision::AwaitKeys { .. } => panic!("the fixed key store never loads"),
-        Decision::NeedBody => panic!("GET /rest/api/2/myself never needs a body"),
-        Decision::Forward(None) | Decision::Deny(_) => {}
+        Outcome::Wait(Wait::Keys(_)) => panic!("the fixed key store never loads"),
+        Outcome::Wait(Wait::Body) => panic!("GET /rest/api/2/myself never needs a body"),
+        Outcome::Decided(Decided::Allow(None) | Decided::Deny(_) | Decided::WouldDeny { .. }) => {}
     }
 }
 

@@ -21,9 +21,10 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
 
 use jira_entra_guard_core::config::compile_policy;
-use jira_entra_guard_core::decide::{decide, Decision};
+use jira_entra_guard_core::decide::decide;
 use jira_entra_guard_core::keys::fixed::FixedKeySets;
 use jira_entra_guard_core::keys::jwks::{parse_jwks, KeySet};
+use jira_entra_guard_core::outcome::{Decided, Outcome};
 use jira_entra_guard_core::path::canonical_path;
 use jira_entra_guard_core::policy::{Caller, Policy, RequestTarget, TenantIndex};
 use jira_entra_guard_core::request::RequestHead;
@@ -113,8 +114,8 @@ impl Fixture {
     }
 }
 
-fn allowed(decision: &Decision<'_>) -> bool {
-    matches!(decision, Decision::Forward(Some(_)))
+fn allowed(outcome: &Outcome<'_>) -> bool {
+    matches!(outcome, Outcome::Decided(Decided::Allow(Some(_))))
 }
 
 fn bench_decide(c: &mut Criterion) {
@@ -125,7 +126,7 @@ fn bench_decide(c: &mut Criterion) {
     let mut cache = TokenCache::new(10_000, DigestKey::new([7; 16]));
     let first = decide(&fx.policy, &head, &fx.keys, &mut cache, NOW);
     assert!(
-        allowed(&first.decision),
+        allowed(&first.outcome),
         "the benchmark request is allowed: {first:?}"
     );
     assert!(!first.cache_hit);
@@ -133,17 +134,17 @@ fn bench_decide(c: &mut Criterion) {
         b.iter(|| {
             let verdict = decide(&fx.policy, black_box(&head), &fx.keys, &mut cache, NOW);
             debug_assert!(verdict.cache_hit);
-            black_box(allowed(&verdict.decision))
+            black_box(allowed(&verdict.outcome))
         })
     });
 
     let mut no_cache = TokenCache::new(0, DigestKey::new([7; 16]));
     let verdict = decide(&fx.policy, &head, &fx.keys, &mut no_cache, NOW);
-    assert!(allowed(&verdict.decision) && !verdict.cache_hit);
+    assert!(allowed(&verdict.outcome) && !verdict.cache_hit);
     group.bench_function("cold_verify", |b| {
         b.iter(|| {
             let verdict = decide(&fx.policy, black_box(&head), &fx.keys, &mut no_cache, NOW);
-            black_box(allowed(&verdict.decision))
+            black_box(allowed(&verdict.outcome))
         })
     });
 

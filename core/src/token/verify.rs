@@ -8,6 +8,7 @@
 use std::rc::Rc;
 
 use crate::keys::jwks::{KeyFingerprint, KeySet, KeySetState, KeySets, Refetch, VerificationKey};
+use crate::outcome::KeysNeeded;
 use crate::policy::{Caller, Policy, TenantIndex, TokenVersion};
 use crate::token_cache::SharedText;
 
@@ -192,13 +193,8 @@ pub enum VerifyFailure {
     /// The token is not acceptable (401).
     Token(TokenError),
     /// The tenant's key set is not loaded yet, or lacks the token's key and a fetch may bring
-    /// it; decide again once the fetch is done. `refetch`: the shell must start that fetch.
-    AwaitKeys {
-        /// The tenant whose key set is awaited.
-        tenant: TenantIndex,
-        /// True when a refetch must be started (an unknown `kid`, within the rate limit).
-        refetch: bool,
-    },
+    /// it; decide again once the fetch is done.
+    AwaitKeys(KeysNeeded),
     /// The tenant has no usable key set (503).
     KeySet(crate::keys::jwks::KeySetError),
 }
@@ -218,14 +214,15 @@ pub fn verify_token(
     now: i64,
 ) -> Result<VerifiedToken, VerifyFailure> {
     let (untrusted, facts) = read(token, policy)?;
+    let await_keys = |refetch| {
+        VerifyFailure::AwaitKeys(KeysNeeded {
+            tenant: facts.tenant,
+            refetch,
+        })
+    };
     let key_set = match keys.state(facts.tenant) {
         KeySetState::Ready(set) => set,
-        KeySetState::Loading => {
-            return Err(VerifyFailure::AwaitKeys {
-                tenant: facts.tenant,
-                refetch: false,
-            })
-        }
+        KeySetState::Loading => return Err(await_keys(false)),
         KeySetState::Unavailable(e) => return Err(VerifyFailure::KeySet(e)),
     };
     let found = facts.key_id.select(key_set);
@@ -233,18 +230,8 @@ pub fn verify_token(
     // again (rate-limited) before the token is refused.
     let key = match (found, keys.refetch(facts.tenant)) {
         (Some(key), _) => key,
-        (None, Refetch::Allowed) => {
-            return Err(VerifyFailure::AwaitKeys {
-                tenant: facts.tenant,
-                refetch: true,
-            })
-        }
-        (None, Refetch::InFlight) => {
-            return Err(VerifyFailure::AwaitKeys {
-                tenant: facts.tenant,
-                refetch: false,
-            })
-        }
+        (None, Refetch::Allowed) => return Err(await_keys(true)),
+        (None, Refetch::InFlight) => return Err(await_keys(false)),
         (None, Refetch::RateLimited) => return Err(TokenError::UnknownKey.into()),
         (None, Refetch::Failed) => return Err(TokenError::UnknownKeyRefetchFailed.into()),
     };
@@ -971,10 +958,10 @@ mod tests {
         let t = sign(&key("a"), &header("key-a"), &v2_claims());
         assert_eq!(
             verify_token(&t, &policy(), &keys, NOW).unwrap_err(),
-            VerifyFailure::AwaitKeys {
+            VerifyFailure::AwaitKeys(KeysNeeded {
                 tenant: TenantIndex(0),
                 refetch: false
-            }
+            })
         );
     }
 
@@ -985,18 +972,18 @@ mod tests {
         let t = sign(&key("a"), &header("rotated-in"), &v2_claims());
         assert_eq!(
             verify_token(&t, &policy(), &keys, NOW).unwrap_err(),
-            VerifyFailure::AwaitKeys {
+            VerifyFailure::AwaitKeys(KeysNeeded {
                 tenant: TenantIndex(0),
                 refetch: true
-            }
+            })
         );
         keys.refetch = Refetch::InFlight;
         assert_eq!(
             verify_token(&t, &policy(), &keys, NOW).unwrap_err(),
-            VerifyFailure::AwaitKeys {
+            VerifyFailure::AwaitKeys(KeysNeeded {
                 tenant: TenantIndex(0),
                 refetch: false
-            }
+            })
         );
         // A known kid never waits for a refetch.
         let t = sign(&key("a"), &header("key-a"), &v2_claims());
