@@ -28,7 +28,7 @@ use jira_entra_guard_core::token::verify::read_unverified;
 use jira_entra_guard_core::token::TokenError;
 use jira_entra_guard_core::token_cache::TokenCache;
 
-use crate::keys::FileKeys;
+use jira_entra_guard_core::keys::fixed::FixedKeySets;
 
 /// The request to decide, as given on the command line.
 #[derive(Debug, Clone, Default)]
@@ -99,7 +99,7 @@ pub enum Identity {
         /// The token itself, for reading its claims.
         token: String,
         /// The key sets to verify it with; `None` decodes the claims without any check.
-        keys: Option<FileKeys>,
+        keys: Option<FixedKeySets>,
         /// The time to judge `exp`/`nbf`/`iat` at, seconds since the epoch.
         now: i64,
     },
@@ -253,7 +253,7 @@ fn verified(
     policy: &Policy,
     request: &Request,
     token: &str,
-    keys: &FileKeys,
+    keys: &FixedKeySets,
     now: i64,
 ) -> Result<Verdict, String> {
     let core = decide_with_body(

@@ -290,7 +290,7 @@ fn identity(args: &CheckArgs, policy: &Policy, request: &mut Request) -> Result<
                 "--token needs --jwks FILE to verify it, or --decode-only to skip verification",
             ));
         } else {
-            Some(keys::FileKeys::load(policy, &args.jwks).map_err(Failure::usage)?)
+            Some(keys::load(policy, &args.jwks).map_err(Failure::usage)?)
         };
         let now = match args.now {
             Some(now) => now,

@@ -344,8 +344,8 @@ mod tests {
     }
 
     /// Key sets in which tenant 0 publishes `document` and tenant 1 nothing.
-    fn tenant_zero_publishes(document: serde_json::Value) -> FixedKeys {
-        FixedKeys::new(vec![
+    fn tenant_zero_publishes(document: serde_json::Value) -> FixedKeySets {
+        fixed_keys(vec![
             Some(crate::keys::jwks::parse_jwks(document.to_string().as_bytes()).unwrap()),
             None,
         ])
@@ -659,7 +659,7 @@ mod tests {
             verdict.outcome,
             Outcome::Decided(Decided::Deny(Denial::MissingToken))
         ));
-        let unavailable = FixedKeys::new(vec![]);
+        let unavailable = fixed_keys(vec![]);
         let auth = good();
         let verdict = decide(
             &policy,

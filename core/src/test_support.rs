@@ -1,46 +1,25 @@
-//! The core's own test glue on top of the fixtures crate (re-exported here): a fixed key store,
+//! The core's own test glue on top of the fixtures crate (re-exported here): fixed key sets,
 //! the reference policy compiled, and a verified-token cache with a fixed key.
 
 pub use jira_entra_guard_fixtures::*;
 use serde_json::json;
 
-use crate::keys::jwks::{parse_jwks, KeySet, KeySetState, KeySets, Refetch};
-use crate::policy::{Policy, TenantIndex};
+pub use crate::keys::fixed::FixedKeySets;
+use crate::keys::jwks::{parse_jwks, KeySet};
+use crate::policy::Policy;
 
-/// Key sets per tenant index, fixed for a test; unknown kids are rate-limited unless changed.
-pub struct FixedKeys {
-    pub sets: Vec<Option<KeySet>>,
-    pub refetch: Refetch,
-}
-
-impl FixedKeys {
-    pub fn new(sets: Vec<Option<KeySet>>) -> Self {
-        FixedKeys {
-            sets,
-            refetch: Refetch::RateLimited,
-        }
-    }
-}
-
-impl KeySets for FixedKeys {
-    fn state(&self, tenant: TenantIndex) -> KeySetState<'_> {
-        match self.sets.get(tenant.0) {
-            Some(Some(set)) => KeySetState::Ready(set),
-            _ => KeySetState::Loading,
-        }
-    }
-
-    fn refetch(&self, _tenant: TenantIndex) -> Refetch {
-        self.refetch
-    }
+/// Key sets per tenant index, fixed for a test: a tenant without one is loading (its first
+/// fetch in flight); unknown kids are rate-limited unless changed.
+pub fn fixed_keys(sets: Vec<Option<KeySet>>) -> FixedKeySets {
+    FixedKeySets::new(sets).loading_without_a_set()
 }
 
 /// Tenant 0 publishes keys `a` (kid "key-a") and `b` (kid "key-b"); tenant 1 publishes `a`
 /// under kid "shared-a" (Microsoft's keys are shared across tenants).
-pub fn keys() -> FixedKeys {
+pub fn keys() -> FixedKeySets {
     let t0 = json!({"keys": [jwk("key-a", &key("a")), jwk("key-b", &key("b"))]});
     let t1 = json!({"keys": [jwk("shared-a", &key("a"))]});
-    FixedKeys::new(vec![
+    fixed_keys(vec![
         Some(parse_jwks(t0.to_string().as_bytes()).unwrap()),
         Some(parse_jwks(t1.to_string().as_bytes()).unwrap()),
     ])

@@ -228,7 +228,7 @@ fn no_key_survives_a_kid_that_two_entries_of_the_key_set_name() {
     let document = json!({"keys": [jwk("key-a", &key("a")), jwk("key-a", &key("b")),
                                    jwk("key-c", &key("b"))]});
     let set = parse_jwks(document.to_string().as_bytes()).unwrap();
-    let keys = FixedKeys::new(vec![Some(set), None]);
+    let keys = fixed_keys(vec![Some(set), None]);
     for signer in ["a", "b"] {
         let token = sign(&key(signer), &header("key-a"), &v2_claims());
         assert_eq!(

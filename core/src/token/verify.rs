@@ -954,7 +954,7 @@ mod tests {
 
     #[test]
     fn request_waits_while_the_tenants_keys_load() {
-        let keys = FixedKeys::new(vec![None, None]);
+        let keys = fixed_keys(vec![None, None]);
         let t = sign(&key("a"), &header("key-a"), &v2_claims());
         assert_eq!(
             verify_token(&t, &policy(), &keys, NOW).unwrap_err(),
@@ -968,7 +968,7 @@ mod tests {
     #[test]
     fn unknown_kid_asks_for_a_refetch_when_the_rate_limit_allows() {
         let mut keys = keys();
-        keys.refetch = Refetch::Allowed;
+        keys.set_refetch(Refetch::Allowed);
         let t = sign(&key("a"), &header("rotated-in"), &v2_claims());
         assert_eq!(
             verify_token(&t, &policy(), &keys, NOW).unwrap_err(),
@@ -977,7 +977,7 @@ mod tests {
                 refetch: true
             })
         );
-        keys.refetch = Refetch::InFlight;
+        keys.set_refetch(Refetch::InFlight);
         assert_eq!(
             verify_token(&t, &policy(), &keys, NOW).unwrap_err(),
             VerifyFailure::AwaitKeys(KeysNeeded {
@@ -993,7 +993,7 @@ mod tests {
     #[test]
     fn unknown_kid_while_the_key_server_fails_is_refused_at_once_with_its_own_cause() {
         let mut keys = keys();
-        keys.refetch = Refetch::Failed;
+        keys.set_refetch(Refetch::Failed);
         let t = sign(&key("a"), &header("rotated-in"), &v2_claims());
         assert_eq!(
             verify_token(&t, &policy(), &keys, NOW).unwrap_err(),
