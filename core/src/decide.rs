@@ -1165,6 +1165,38 @@ mod tests {
     }
 
     #[test]
+    fn a_body_that_did_not_arrive_in_time_is_refused_and_a_dry_run_lets_it_on_flagged() {
+        let auth = good();
+        let h = json_head("POST", "/rest/api/2/issue", &auth);
+        let timed_out = |policy: &Policy| {
+            let verdict = decide_with_body(
+                policy,
+                &h,
+                RequestBody::TimedOut,
+                &keys(),
+                &mut test_cache(10),
+                NOW,
+            );
+            match verdict.outcome {
+                Outcome::Decided(Decided::Deny(d)) => (false, d.status(), d.metric_reason()),
+                Outcome::Decided(Decided::WouldDeny { denial, identity }) => {
+                    assert!(identity.is_some(), "forwarded with the client's identity");
+                    (true, denial.status(), denial.metric_reason())
+                }
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(timed_out(&scoped_policy()), (false, 408, "body_timeout"));
+        let mut doc = policy_json();
+        doc["mode"] = json!("audit");
+        doc["clients"][0]["allow"] = json!([
+            {"methods": ["POST"], "paths": ["/rest/api/*/issue"], "projects": ["OPS"]}
+        ]);
+        let dry_run = crate::config::compile_policy(doc.to_string().as_bytes(), &|_| None).unwrap();
+        assert_eq!(timed_out(&dry_run), (true, 408, "body_timeout"));
+    }
+
+    #[test]
     fn bulk_create_needs_every_issue_allowed_and_deny_rules_read_the_body() {
         let policy = scoped_policy();
         let auth = good();
