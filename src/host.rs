@@ -1,5 +1,8 @@
 //! Host calls shared by the root and request contexts. They act on the *effective* context, so
 //! the root context can answer or resume a waiting request after `set_effective_context`.
+//! They decide nothing: the reply, the header changes and the request head are built by the
+//! core ([`jira_entra_guard_core::reply`], [`jira_entra_guard_core::request`]); these functions
+//! read the clock and the headers and hand the core's answers to Envoy.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
