@@ -956,7 +956,9 @@ def main() -> int:
 
     md = report_markdown(result)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = "latest-quick" if args.quick else "latest"
+    # A run of some configurations (`--only`, `--compare-wasm`) never replaces a full one.
+    partial = args.configs != CONFIGS
+    stem = "latest-quick" if args.quick else ("latest-partial" if partial else "latest")
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     (RESULTS / f"{stem}.md").write_text(md)
     log("\n" + md)
