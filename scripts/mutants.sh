@@ -2,7 +2,7 @@
 # Mutation testing of the security-critical core files: `scripts/mutants.sh [file...]` (default:
 # token/{verify,claims,jws,bearer,strict_json}.rs, policy/{acl,jql,scope,strict_json}.rs, hex.rs,
 # path.rs, keys/{jwks,lifecycle}.rs, cloud.rs, decide.rs, outcome.rs, held_requests.rs, reply.rs,
-# audit.rs, metrics.rs). cargo-mutants is installed from crates.io when missing.
+# audit.rs, metrics.rs, request.rs, keys/fixed.rs). cargo-mutants is installed from crates.io when missing.
 #
 # Each file is run on its own, one mutant at a time, against the core crate's tests only (unit,
 # Wycheproof and fuzz-regression tests): the shell and the CLI cannot catch a core mutant the
@@ -31,7 +31,7 @@ if [ ${#files[@]} -eq 0 ]; then
     core/src/policy/jql.rs core/src/policy/scope.rs core/src/policy/strict_json.rs
     core/src/path.rs core/src/keys/jwks.rs core/src/keys/lifecycle.rs core/src/cloud.rs
     core/src/decide.rs core/src/outcome.rs core/src/held_requests.rs core/src/reply.rs
-    core/src/audit.rs core/src/metrics.rs
+    core/src/audit.rs core/src/metrics.rs core/src/request.rs core/src/keys/fixed.rs
   )
 fi
 

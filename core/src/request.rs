@@ -65,9 +65,12 @@ fn decoded_name_is(raw: &[u8], expected: &[u8]) -> bool {
     loop {
         let (byte, tail) = match rest {
             [] => return expected.next().is_none(),
-            [b'%', high, low, tail @ ..] if crate::hex::byte(*high, *low).is_some() => {
-                (crate::hex::byte(*high, *low).unwrap_or(b'%'), tail)
-            }
+            [b'%', after @ ..] => match after {
+                [high, low, tail @ ..] => {
+                    crate::hex::byte(*high, *low).map_or((b'%', after), |byte| (byte, tail))
+                }
+                _ => (b'%', after),
+            },
             [b'+', tail @ ..] => (b' ', tail),
             [byte, tail @ ..] => (*byte, tail),
         };
