@@ -392,22 +392,15 @@ mod tests {
 
     #[test]
     fn stale_key_set_is_not_bypassed_by_a_cached_token() {
-        struct Stale;
-        impl KeySets for Stale {
-            fn state(&self, _: TenantIndex) -> KeySetState<'_> {
-                KeySetState::Unavailable(crate::keys::jwks::KeySetError::Stale)
-            }
-            fn refetch(&self, _: TenantIndex) -> crate::keys::jwks::Refetch {
-                crate::keys::jwks::Refetch::RateLimited
-            }
-        }
         let policy = policy();
         let auth = good();
         let mut cache = test_cache(10);
         let h = head("GET", "/rest/api/2/myself", Some(&auth));
         decide(&policy, &h, &keys(), &mut cache, NOW);
         assert_eq!(cache.len(), 1);
-        let after = decide(&policy, &h, &Stale, &mut cache, NOW);
+        let stale = FixedKeySets::new(vec![])
+            .unavailable_without_a_set(crate::keys::jwks::KeySetError::Stale);
+        let after = decide(&policy, &h, &stale, &mut cache, NOW);
         assert!(!after.cache_hit);
         let Outcome::Decided(Decided::Deny(denial)) = after.outcome else {
             panic!("{after:?}")

@@ -9,8 +9,8 @@ use crate::policy::TenantIndex;
 /// What a tenant without a key set reads as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum WithoutSet {
-    /// No set, and waiting will not bring one (503).
-    Unavailable,
+    /// No set, and waiting will not bring one (503), for this reason.
+    Unavailable(KeySetError),
     /// The first fetch is in flight: a request waits for it.
     Loading,
 }
@@ -28,7 +28,7 @@ impl FixedKeySets {
     pub fn new(sets: Vec<Option<KeySet>>) -> Self {
         FixedKeySets {
             sets,
-            without_set: WithoutSet::Unavailable,
+            without_set: WithoutSet::Unavailable(KeySetError::Unavailable),
             refetch: Refetch::RateLimited,
         }
     }
@@ -43,6 +43,13 @@ impl FixedKeySets {
     #[must_use]
     pub fn loading_without_a_set(mut self) -> Self {
         self.without_set = WithoutSet::Loading;
+        self
+    }
+
+    /// A tenant without a set is unavailable for `why` (e.g. a set too old to use).
+    #[must_use]
+    pub fn unavailable_without_a_set(mut self, why: KeySetError) -> Self {
+        self.without_set = WithoutSet::Unavailable(why);
         self
     }
 
@@ -62,7 +69,7 @@ impl KeySets for FixedKeySets {
         match (self.sets.get(tenant.0), self.without_set) {
             (Some(Some(set)), _) => KeySetState::Ready(set),
             (_, WithoutSet::Loading) => KeySetState::Loading,
-            (_, WithoutSet::Unavailable) => KeySetState::Unavailable(KeySetError::Unavailable),
+            (_, WithoutSet::Unavailable(why)) => KeySetState::Unavailable(why),
         }
     }
 
@@ -98,9 +105,14 @@ mod tests {
     }
 
     #[test]
-    fn a_tenant_without_a_set_can_read_as_loading() {
+    fn a_tenant_without_a_set_can_read_as_loading_or_unavailable_for_a_reason() {
         let keys = FixedKeySets::new(vec![None]).loading_without_a_set();
         assert!(matches!(keys.state(TenantIndex(0)), KeySetState::Loading));
+        let stale = FixedKeySets::new(vec![None]).unavailable_without_a_set(KeySetError::Stale);
+        assert!(matches!(
+            stale.state(TenantIndex(0)),
+            KeySetState::Unavailable(KeySetError::Stale)
+        ));
     }
 
     #[test]
