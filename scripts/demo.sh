@@ -45,9 +45,11 @@ $PY stack/entra_emulator.py --config stack/entra-emulator.json --port 8090 >"$lo
 pids+=($!)
 $PY stack/jira_standin.py --port 8091 >"$logs/jira.log" 2>&1 &
 pids+=($!)
+wait_port 8090; wait_port 8091
+# Envoy starts once the emulator listens: the filter fetches its key sets on its first ticks.
 .venv/bin/envoy -c envoy.yaml --use-dynamic-base-id -l info >"$logs/envoy.log" 2>&1 &
 pids+=($!)
-wait_port 8090; wait_port 8091; wait_port 10000
+wait_port 10000
 
 if $observe; then
   # Prometheus with its own configuration and data in the log directory: Envoy's admin
@@ -68,6 +70,19 @@ fi
 
 TENANT=72f988bf-86f1-41af-91ab-2d7cd011db47
 CA=stack/tls/ca.crt
+
+# The demonstration starts once the filter holds the tenant's keys (its usable_keys gauge), so
+# that a first fetch that failed and waits for its retry does not answer the first call 503.
+for _ in $(seq 1 300); do
+  curl -s http://127.0.0.1:9901/stats/prometheus \
+    | grep -Eq "^jira_entra_guard_usable_keys\{tenant=\"$TENANT\"\} [1-9]" && break
+  sleep 0.1
+done
+if ! curl -s http://127.0.0.1:9901/stats/prometheus \
+    | grep -Eq "^jira_entra_guard_usable_keys\{tenant=\"$TENANT\"\} [1-9]"; then
+  echo "demo: the filter holds no key set for tenant $TENANT after 30 s; logs in $logs" >&2
+  exit 1
+fi
 client() { # name app-id method path [client options]
   $PY stack/jira_client.py --authority https://127.0.0.1:8090 --tenant "$TENANT" \
     --client-id "$2" --cert "stack/pki/$1.crt" --key "stack/pki/$1.key" \
